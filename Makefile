@@ -1,0 +1,49 @@
+# kazft — one command from a fresh clone to a tested install: `make test`.
+# Checking (`make check`) is kept apart from fixing (`make fix`).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.kazft-installed
+PIP := $(BIN)/python -m pip -q --disable-pip-version-check
+RECIPE ?= legal
+SRC := kazft tests
+
+.PHONY: help setup test check fix demo train doctor clean
+
+help:
+	@echo "make setup           create .venv with the pinned dependencies (idempotent)"
+	@echo "make test            setup, then the test suite (the CI command)"
+	@echo "make check           ruff, format check, mypy and the tests"
+	@echo "make fix             apply ruff fixes and formatting"
+	@echo "make demo            train recipes/demo.yaml on the embedded tiny model, then answer"
+	@echo "make train RECIPE=legal   train recipes/\$$RECIPE.yaml"
+
+# Re-run only when the dependency list or the pins change.
+$(STAMP): pyproject.toml requirements/constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "kazft needs Python >= 3.10; set PYTHON=python3.12 (for example)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade "pip>=24"
+	$(PIP) install -c requirements/constraints.txt -e ".[dev]"
+	@touch $@
+
+setup: $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+check: setup
+	$(BIN)/ruff check $(SRC)
+	$(BIN)/ruff format --check $(SRC)
+	$(BIN)/mypy kazft
+	$(BIN)/python -m pytest -q
+
+fix: setup
+	$(BIN)/ruff check --fix $(SRC)
+	$(BIN)/ruff format $(SRC)
+
+doctor: setup
+	$(BIN)/kazft doctor
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,7 @@
+"""``python -m kazft``."""
+
+import sys
+
+from kazft.cli import main
+
+sys.exit(main())

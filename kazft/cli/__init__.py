@@ -1,0 +1,68 @@
+"""The ``kazft`` command line.
+
+Each sub-command lives in its own module under ``kazft.cli`` and exposes
+``register(subparsers)``, which adds its parser and sets ``func`` to a function
+taking the parsed ``argparse.Namespace`` and returning an exit code. Modules
+are imported lazily (only the chosen command's heavy imports, such as mlx, are
+paid for), so ``kazft data ...`` never imports mlx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from kazft import __version__
+from kazft.errors import KazftError
+
+# (command name, module under kazft.cli, one-line help). Order = order in --help.
+COMMANDS: list[tuple[str, str, str]] = [
+    ("doctor", "doctor", "report platform, MLX device, memory and caches"),
+    ("model", "model", "model utilities (build the embedded tiny Gemma 3)"),
+    ("data", "data", "check training data and clean Kazakh text"),
+]
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kazft",
+        description="Fine-tune Gemma 3 with QLoRA on Apple Silicon (MLX).",
+    )
+    parser.add_argument("--version", action="version", version=f"kazft {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module, help_text in COMMANDS:
+        if only is not None and name != only:
+            # Keep --help complete without importing every command module.
+            sub.add_parser(name, help=help_text)
+            continue
+        mod = importlib.import_module(f"kazft.cli.{module}")
+        mod.register(sub, name, help_text)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in args_list if not a.startswith("-")), None)
+    known = {name for name, _, _ in COMMANDS}
+    # Import only the chosen command's module; --help and typos need none.
+    parser = build_parser(only=chosen if chosen in known else "")
+    args = parser.parse_args(args_list)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 0 if args.command is None else 2
+    try:
+        return int(func(args) or 0)
+    except KazftError as err:
+        print(f"kazft: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("kazft: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `kazft ... | head` closed the pipe: not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

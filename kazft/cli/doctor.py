@@ -1,0 +1,72 @@
+"""``kazft doctor``: what kazft sees of this machine, all measured now."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from importlib import metadata
+from typing import Any
+
+from kazft import __version__, system
+
+
+def _gib(n: int | None) -> str:
+    return "unknown" if n is None else f"{n / 2**30:.1f} GiB"
+
+
+def _version(pkg: str) -> str:
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def collect() -> dict[str, Any]:
+    total, avail = system.memory_bytes()
+    mlx = system.mlx_info()
+    return {
+        "kazft": __version__,
+        **system.platform_summary(),
+        "mlx": mlx.version,
+        "mlx_lm": _version("mlx-lm"),
+        "transformers": _version("transformers"),
+        "default_device": mlx.default_device,
+        "metal_available": mlx.metal,
+        "cuda_available": mlx.cuda,
+        "accelerator": mlx.device_info.get("device_name", "none"),
+        "memory_total_bytes": total,
+        "memory_available_bytes": avail,
+        "kazft_cache": str(system.kazft_home()),
+        "hf_cache": str(system.hf_cache()),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    info = collect()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="kazft doctor", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in info.items():
+        if key.startswith("memory_"):
+            key, value = key.removesuffix("_bytes"), _gib(value)
+        table.add_row(key.replace("_", " "), str(value))
+    console = Console()
+    console.print(table)
+    if info["default_device"] == "cpu" and not info["metal_available"]:
+        console.print(
+            "[yellow]MLX runs on the CPU here: fine for tests and the tiny model; "
+            "train real models on an Apple Silicon Mac (Metal) or with the `cuda` extra.[/]"
+        )
+    return 0
+
+
+def register(sub: Any, name: str, help_text: str) -> None:
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)

@@ -1,0 +1,86 @@
+"""Find and load a base model: a Hugging Face id, a local folder, or the
+embedded tiny Gemma 3 (``kazft:tiny``, ``kazft:tiny-text``), all through
+``mlx_lm.load`` so the tiny model takes the same path as google/gemma-3-4b-it.
+
+Weights are read only from SafeTensors: a folder holding pickle-based weights
+(``*.bin``, ``*.pt``, ``*.pth``, ``*.pkl``, ``*.ckpt``) is refused before anything
+is read, and ``trust_remote_code`` is never set.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from kazft.errors import ModelError
+from kazft.system import kazft_home
+
+EMBEDDED = {"kazft:tiny": "gemma3", "kazft:tiny-text": "gemma3_text"}
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+def embedded_path(name: str, seed: int = 0) -> Path:
+    """Build (once) and return the folder of an embedded tiny model."""
+    from kazft import __version__
+    from kazft.model.tiny import build
+
+    layout = EMBEDDED[name]
+    out = kazft_home() / "models" / f"tiny-{layout}-seed{seed}-v{__version__}"
+    if not (out / "config.json").exists():
+        build(out, layout=layout, seed=seed, force=True)
+    return out
+
+
+def check_safetensors_only(folder: Path) -> None:
+    bad = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
+    if bad:
+        raise ModelError(
+            f"{folder}: refusing pickle-based weight files ({', '.join(bad)}); kazft reads "
+            "weights only from SafeTensors. Convert the model to .safetensors first."
+        )
+
+
+def resolve_model(base: str, revision: str | None = None) -> Path:
+    """A local folder for ``base``: embedded, local, or downloaded from the hub."""
+    if base in EMBEDDED:
+        return embedded_path(base)
+    local = Path(base).expanduser()
+    if local.exists():
+        if not (local / "config.json").exists():
+            raise ModelError(f"{local}: not a model folder (no config.json)")
+        check_safetensors_only(local)
+        return local
+    if base.startswith((".", "/", "~")) or base.count("/") != 1:
+        raise ModelError(
+            f"model {base!r} not found: give a local folder, a Hugging Face id such as "
+            "google/gemma-3-4b-it, or kazft:tiny for the embedded test model"
+        )
+    from mlx_lm.utils import _download
+
+    try:
+        path = Path(_download(base, revision=revision))
+    except Exception as err:  # network, auth, missing repo: all user-fixable
+        raise ModelError(
+            f"could not fetch {base!r} from the Hugging Face hub ({type(err).__name__}: {err}). "
+            "Check the id, your network, and `huggingface-cli login` for gated models "
+            "(Gemma needs its license accepted on the hub)."
+        ) from None
+    check_safetensors_only(path)
+    return path
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / "config.json").read_text(encoding="utf-8"))
+
+
+def load(base: str, revision: str | None = None, adapter_path: str | None = None) -> tuple:
+    """(model, tokenizer, folder) via mlx_lm.load, with actionable errors."""
+    import mlx_lm
+
+    folder = resolve_model(base, revision)
+    try:
+        model, tokenizer = mlx_lm.load(str(folder), adapter_path=adapter_path)
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        raise ModelError(f"{folder}: could not load the model ({err})") from None
+    return model, tokenizer, folder
