@@ -79,6 +79,27 @@ class DataSection(Strict):
             ) from None
         return self
 
+    @model_validator(mode="after")
+    def _takes_effect(self) -> DataSection:
+        # A key that would be silently ignored is an error (issue 9).
+        if self.packing:
+            raise ValueError(
+                "packing: true is not supported (packed examples would attend to each other "
+                "without a block-diagonal attention mask); remove the key"
+            )
+        no_split = (SplitSection(), SplitSection(valid=0.0, test=0.0))
+        if self.valid is not None and self.split not in no_split:
+            raise ValueError(
+                "split has no effect when data.valid names validation files (train is used "
+                "whole); remove data.split, or if it is inherited set data.split: "
+                "{valid: 0, test: 0}"
+            )
+        if self.test is not None and self.split.test != 0.0:
+            raise ValueError(
+                "split.test has no effect when data.test names test files; set data.split.test: 0"
+            )
+        return self
+
 
 class LoraSection(Strict):
     rank: int = Field(64, ge=1, le=1024)

@@ -7,7 +7,7 @@ import importlib
 from typing import Any
 
 # Modules that add verbs under `kazft data`; each exposes register_verbs(subparsers).
-VERB_MODULES = ["kazft.cli.data_text"]
+VERB_MODULES = ["kazft.cli.data_text", "kazft.cli.data_check"]
 
 
 def register(sub: Any, name: str, help_text: str) -> None:

@@ -84,3 +84,45 @@ def load(base: str, revision: str | None = None, adapter_path: str | None = None
     except (FileNotFoundError, ValueError, KeyError) as err:
         raise ModelError(f"{folder}: could not load the model ({err})") from None
     return model, tokenizer, folder
+
+
+# Only what a tokenizer needs: never weights, never code (no *.py).
+TOKENIZER_PATTERNS = ["*.json", "tokenizer.model", "*.tiktoken", "tiktoken.model", "*.jinja"]
+
+
+def load_tokenizer(base: str, revision: str | None = None):
+    """The mlx-lm TokenizerWrapper of ``base`` (embedded, local folder or hub id),
+    with generation_config.json's eos ids as stop tokens, as ``mlx_lm.load``
+    sets them. For a hub id only the tokenizer and config files are fetched."""
+    from mlx_lm.utils import _download, load_config
+    from mlx_lm.utils import load_tokenizer as mlx_load_tokenizer
+
+    if base in EMBEDDED:
+        folder = embedded_path(base)
+    elif Path(base).expanduser().exists():
+        folder = Path(base).expanduser()
+    elif base.startswith((".", "/", "~")) or base.count("/") != 1:
+        raise ModelError(
+            f"model {base!r} not found: give a local folder, a Hugging Face id such as "
+            "google/gemma-3-4b-it, or kazft:tiny for the embedded test model"
+        )
+    else:
+        try:
+            folder = Path(_download(base, revision=revision, allow_patterns=TOKENIZER_PATTERNS))
+        except Exception as err:  # network, auth, missing repo: all user-fixable
+            raise ModelError(
+                f"could not fetch the tokenizer of {base!r} from the Hugging Face hub "
+                f"({type(err).__name__}: {err}). Check the id, your network, and "
+                "`huggingface-cli login` for gated models (Gemma needs its license accepted)."
+            ) from None
+    if not any((folder / f).exists() for f in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")):
+        raise ModelError(f"{folder}: no tokenizer files (tokenizer.json or tokenizer.model)")
+    eos = None
+    if (folder / "config.json").exists():
+        eos = load_config(folder).get("eos_token_id")
+    elif (folder / "generation_config.json").exists():
+        eos = json.loads((folder / "generation_config.json").read_text(encoding="utf-8")).get("eos_token_id")
+    try:
+        return mlx_load_tokenizer(folder, eos_token_ids=eos)
+    except (OSError, ValueError, KeyError) as err:
+        raise ModelError(f"{folder}: could not load the tokenizer ({err})") from None

@@ -1,0 +1,122 @@
+"""Batches: bucketed by token count, reshuffled every epoch, addressable by index.
+
+``BatchIterator.batch(i)`` is a pure function of (examples, batch size, seed,
+i): micro-batch ``i`` of an endless run of epochs. Epoch ``e`` draws its own
+permutation from the seed; the permuted examples are cut into windows of
+``WINDOW`` batches, each window is sorted by token count (times a random factor
+in [0.9, 1.1], so similar lengths mix differently every epoch) and cut into
+batches (so a batch holds examples of similar length and little padding), and
+the order of the epoch's batches is shuffled again. A resumed run asks for batch
+``i`` and continues exactly where it stopped. An epoch uses
+``len(examples) // batch_size`` full batches; the few examples left over
+differ from epoch to epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kazft.data.render import Example
+from kazft.data.splits import STREAM_EPOCH, STREAM_VALID, rng_for
+from kazft.errors import DataError
+
+WINDOW = 16  # batches sorted together; larger: less padding, less randomness
+JITTER = 0.1
+PAD_ID = 0
+
+
+@dataclass
+class Batch:
+    inputs: np.ndarray  # (B, L) int32: tokens[:-1], padded with PAD_ID
+    targets: np.ndarray  # (B, L) int32: tokens[1:], padded with PAD_ID
+    mask: np.ndarray  # (B, L) float32: 1.0 where targets[b, t] is trained
+    n_trained: int  # mask.sum()
+    n_tokens: int  # non-pad positions of inputs
+
+
+def make_batch(examples: list[Example], pad_multiple: int = 8) -> Batch:
+    """Pad examples to a common length L, a multiple of ``pad_multiple``."""
+    longest = max(len(e.tokens) - 1 for e in examples)
+    L = max(pad_multiple, -(-longest // pad_multiple) * pad_multiple)
+    B = len(examples)
+    inputs = np.full((B, L), PAD_ID, dtype=np.int32)  # (B, L)
+    targets = np.full((B, L), PAD_ID, dtype=np.int32)  # (B, L)
+    mask = np.zeros((B, L), dtype=np.float32)  # (B, L)
+    n_tokens = 0
+    for b, ex in enumerate(examples):
+        n = len(ex.tokens) - 1
+        inputs[b, :n] = ex.tokens[:-1]
+        targets[b, :n] = ex.tokens[1:]
+        mask[b, :n] = ex.mask[1:]
+        n_tokens += n
+    return Batch(inputs, targets, mask, int(mask.sum()), n_tokens)
+
+
+class BatchIterator:
+    """Micro-batch ``index`` of endless seeded epochs over ``examples``."""
+
+    def __init__(self, examples: list[Example], batch_size: int, seed: int, pad_multiple: int = 8):
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        if len(examples) < batch_size:
+            raise DataError(
+                f"the training split has {len(examples)} example(s), fewer than "
+                f"train.batch_size {batch_size}; add records or lower train.batch_size"
+            )
+        self.examples = examples
+        self.batch_size = batch_size
+        self.seed = seed
+        self.pad_multiple = pad_multiple
+        self._lengths = np.array([len(e.tokens) for e in examples], dtype=np.int64)
+        self._epoch: tuple[int, list[np.ndarray]] | None = None
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return len(self.examples) // self.batch_size
+
+    def epoch_plan(self, epoch: int) -> list[np.ndarray]:
+        """The example indices of each batch of ``epoch``, in order."""
+        if self._epoch is not None and self._epoch[0] == epoch:
+            return self._epoch[1]
+        rng = rng_for(self.seed, STREAM_EPOCH, epoch)
+        B, nb = self.batch_size, self.batches_per_epoch
+        order = rng.permutation(len(self.examples))[: nb * B]
+        batches: list[np.ndarray] = []
+        for w in range(0, len(order), WINDOW * B):
+            window = order[w : w + WINDOW * B]
+            # Sort by token count times a random factor in [1 - JITTER, 1 + JITTER]:
+            # lengths within ~20 % of each other mix, so batch memberships change
+            # every epoch even when the whole set fits in one window.
+            jitter = rng.uniform(1.0 - JITTER, 1.0 + JITTER, size=len(window))
+            window = window[np.argsort(self._lengths[window] * jitter, kind="stable")]
+            batches += [window[i : i + B] for i in range(0, len(window), B)]
+        plan = [batches[int(i)] for i in rng.permutation(len(batches))]
+        self._epoch = (epoch, plan)
+        return plan
+
+    def batch(self, index: int) -> Batch:
+        if index < 0:
+            raise ValueError("batch index must be >= 0")
+        epoch, pos = divmod(index, self.batches_per_epoch)
+        idx = self.epoch_plan(epoch)[pos]
+        return make_batch([self.examples[int(i)] for i in idx], self.pad_multiple)
+
+
+def fixed_batches(
+    examples: list[Example], n_batches: int, batch_size: int, seed: int, pad_multiple: int = 8
+) -> list[Batch]:
+    """The same seeded validation batches on every call (all examples if fewer).
+
+    Up to ``n_batches * batch_size`` examples are drawn with the seed, sorted by
+    length and batched; the last batch may be smaller."""
+    if not examples or n_batches < 1:
+        return []
+    take = rng_for(seed, STREAM_VALID).permutation(len(examples))[: n_batches * batch_size]
+    lengths = np.array([len(examples[int(i)].tokens) for i in take])
+    take = take[np.argsort(lengths, kind="stable")]
+    return [
+        make_batch([examples[int(i)] for i in take[s : s + batch_size]], pad_multiple)
+        for s in range(0, len(take), batch_size)
+    ]
