@@ -1,0 +1,149 @@
+"""``kazft export RUN_OR_CHECKPOINT --format mlx|peft|fused|bundle --out PATH``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("mlx", "peft", "fused", "bundle")
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def run(args: argparse.Namespace) -> int:
+    from kazft.errors import KazftError
+    from kazft.export.source import load_source
+
+    out = Path(args.out)
+    if args.format != "fused" and (args.quantize or args.dtype):
+        raise KazftError("--quantize and --dtype apply only to --format fused")
+    src = load_source(Path(args.source), base=args.base, revision=args.revision)
+    what = f"{src.kind} {src.path}" + (f" (step {src.step})" if src.step is not None else "")
+    print(
+        f"exporting {what}: {src.parameter_count():,} adapter parameters, "
+        f"rank {src.lora.rank}, scale {src.lora.scale:g}, base {src.base}"
+    )
+    if args.format == "mlx":
+        from kazft.export.mlx import export_mlx
+
+        export_mlx(src, out, force=args.force)
+        print(
+            f"wrote mlx-lm adapter to {out} ({_size(out):,} bytes); load it with "
+            f"mlx_lm.load(BASE, adapter_path={str(out)!r})"
+        )
+    elif args.format == "peft":
+        from kazft.export.peft import export_peft
+
+        export_peft(src, out, force=args.force)
+        print(
+            f"wrote PEFT adapter to {out} ({_size(out):,} bytes); load it with "
+            f"peft.PeftModel.from_pretrained(model, {str(out)!r})"
+        )
+    elif args.format == "fused":
+        _fused(src, out, args)
+    else:
+        from kazft.export.bundle import export_bundle
+        from kazft.model.manifest import sha256_file
+
+        legal = {"auto": None, "yes": True, "no": False}[args.legal_notice]
+        manifest = export_bundle(src, out, force=args.force, license_id=args.license, legal=legal)
+        digest = f", SHA-256 {sha256_file(out)}" if out.is_file() else ""
+        print(
+            f"wrote bundle to {out}: {len(manifest['files'])} files, {_size(out):,} bytes"
+            f"{digest}; check it with `kazft verify {out} --base {manifest['base_model']['id']}`"
+        )
+    return 0
+
+
+def _fused(src: Any, out: Path, args: argparse.Namespace) -> None:
+    from kazft.export.drift import measure_drift, validation_batches
+    from kazft.export.fused import export_fused, fuse_in_place, load_as_trained, write_fused
+    from kazft.export.output import atomic_folder
+
+    dtype = args.dtype or "bfloat16"
+    if not args.quantize:
+        export_fused(src, out, dtype=dtype, force=args.force)
+        print(
+            f"wrote de-quantised fused model ({dtype}, Hugging Face layout) to {out} "
+            f"({_size(out):,} bytes)"
+        )
+        return
+    trained = src.quantize or {"bits": 4, "group_size": 64}
+    q = {
+        "bits": args.bits or trained["bits"],
+        "group_size": args.group_size or trained["group_size"],
+    }
+    reference, tok = load_as_trained(src)
+    fused = fuse_in_place(load_as_trained(src)[0], dtype, q)
+    drift = measure_drift(reference, fused, validation_batches(src, tok))
+    print(drift.report())
+    if drift.erases_effect:
+        print(
+            f"warning: re-quantising to {q['bits']} bits erases a meaningful part of the "
+            "adapter's effect (see above); ship the de-quantised fused model "
+            "(omit --quantize) or the adapter instead"
+        )
+    with atomic_folder(out, args.force) as tmp:
+        write_fused(src, fused, tmp, dtype, q)
+    print(f"wrote {q['bits']}-bit fused model (mlx-lm layout) to {out} ({_size(out):,} bytes)")
+
+
+def register(sub: Any, name: str, help_text: str) -> None:
+    p = sub.add_parser(
+        name,
+        help=help_text,
+        description=(
+            "Export a trained adapter. mlx: for mlx-lm and kazft. peft: for transformers + PEFT. "
+            "fused: the adapter merged into the base (de-quantised; --quantize re-quantises and "
+            "measures the drift). bundle: both adapters, a model card and a manifest of hashes, "
+            "as a folder or a .tar.gz (OUT ending in .tar.gz)."
+        ),
+    )
+    p.add_argument(
+        "source",
+        metavar="RUN_OR_CHECKPOINT",
+        help="a run folder, a checkpoint folder, or an mlx adapter folder",
+    )
+    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("--out", required=True, help="output folder (bundle: folder or .tar.gz)")
+    p.add_argument("--base", help="base model, if not the one the run recorded")
+    p.add_argument("--revision", help="hub revision of --base")
+    p.add_argument(
+        "--dtype",
+        choices=["bfloat16", "float32", "float16"],
+        help="fused: weight dtype (default bfloat16)",
+    )
+    p.add_argument(
+        "--quantize",
+        action="store_true",
+        help="fused: re-quantise (mlx-lm layout) and report the drift",
+    )
+    p.add_argument(
+        "--bits",
+        type=int,
+        choices=[2, 3, 4, 5, 6, 8],
+        help="fused --quantize: bits (default: the training quantisation, else 4)",
+    )
+    p.add_argument(
+        "--group-size",
+        type=int,
+        choices=[32, 64, 128],
+        help="fused --quantize: group size (default: training's, else 64)",
+    )
+    p.add_argument(
+        "--license",
+        help="bundle: the model card's license field (default: gemma for Gemma bases, else other)",
+    )
+    p.add_argument(
+        "--legal-notice",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="bundle: the not-legal-advice notice (auto: when the data looks legal)",
+    )
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.set_defaults(func=run)

@@ -1,0 +1,201 @@
+"""The model card (README.md) shipped in a bundle.
+
+Hugging Face front matter, then what a receiver needs to judge the adapter:
+training data, recipe, measured metrics, intended use, limitations, and for
+legal data a notice that answers are not legal advice. Every number comes from
+the run's files (recipe, metrics.jsonl, the adapter tensors, the data files when
+present); what is not known is left out rather than guessed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kazft.export.source import Source
+
+LEGAL_WORDS = ("legal", "law", "құқ", "заң", "кодекс", "право", "закон")
+NOT_LEGAL_ADVICE = (
+    "**Not legal advice.** This adapter was trained on legal questions and answers. Its "
+    "outputs can be wrong, incomplete or out of date and are not legal advice; a qualified "
+    "lawyer must check any answer before it is relied on.\n\n"
+    "**Заңгерлік кеңес емес.** Модельдің жауаптары қате, толық емес немесе ескірген болуы "
+    "мүмкін және заңгерлік кеңес болып табылмайды; кез келген жауапты білікті заңгер тексеруі керек."
+)
+
+
+def base_license(base_id: str | None) -> str:
+    """The license field: Gemma's terms for Gemma bases, else 'other' (state it in the card)."""
+    if base_id and "gemma" in base_id.lower():
+        return "gemma"
+    return "other"
+
+
+def is_legal(src: Source) -> bool:
+    if src.recipe is None:
+        return False
+    d = src.recipe.data
+    trains = d.train if isinstance(d.train, list) else [d.train]
+    text = " ".join(
+        [*(Path(t).name for t in trains), d.system_prompt or "", d.prompt_template]
+    ).lower()
+    return any(w in text for w in LEGAL_WORDS)
+
+
+def read_metrics(path: Path | None) -> dict[str, Any]:
+    """Last train loss, last and best validation loss, with their steps."""
+    out: dict[str, Any] = {}
+    if path is None:
+        return out
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(rec, dict):
+            continue
+        step = rec.get("step", rec.get("iter"))
+        # kazft's trainer: {"kind": "train", "loss"}, {"kind": "valid", "val_loss"}, test_loss.
+        train = rec.get(
+            "train_loss", rec.get("loss") if rec.get("kind", "train") == "train" else None
+        )
+        if isinstance(train, (int, float)):
+            out["train_loss"], out["train_step"] = float(train), step
+        val = rec.get("val_loss")
+        if isinstance(val, (int, float)):
+            out["val_loss"], out["val_step"] = float(val), step
+            if "best_val_loss" not in out or val < out["best_val_loss"]:
+                out["best_val_loss"], out["best_val_step"] = float(val), step
+        if isinstance(rec.get("test_loss"), (int, float)):
+            out["test_loss"] = float(rec["test_loss"])
+        if isinstance(rec.get("trained_tokens"), int):
+            out["trained_tokens"] = rec["trained_tokens"]
+    return out
+
+
+def _data_lines(src: Source) -> list[str]:
+    if src.recipe is None:
+        return ["The run's recipe was not available at export; the training data is not described."]
+    d = src.recipe.data
+    lines = []
+    for label, val in (("train", d.train), ("valid", d.valid), ("test", d.test)):
+        if val is None:
+            continue
+        for item in val if isinstance(val, list) else [val]:
+            p = Path(item)
+            count = ""
+            if p.is_file():
+                n = sum(1 for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip())
+                count = f": {n} records at export"
+            lines.append(f"- {label}: `{p.name}`{count}")
+    if d.valid is None:
+        lines.append(f"- validation: a seeded {d.split.valid:.0%} split of the training data")
+    lines.append(
+        f"- format `{d.format}`, max {d.max_seq_length} tokens per example, "
+        f"prompt tokens masked (loss on the answers only)"
+    )
+    if d.system_prompt:
+        lines.append(f"- system prompt: {d.system_prompt}")
+    return lines
+
+
+def render_card(
+    src: Source, manifest: dict[str, Any], license_id: str | None = None, legal: bool | None = None
+) -> str:
+    base = manifest["base_model"]
+    lora = manifest["lora"]
+    adapter = manifest["adapter"]
+    legal = is_legal(src) if legal is None else legal
+    tags = ["kazft", "mlx", "peft", "lora", "gemma3", "kazakh"]
+    if manifest.get("quantization"):
+        tags.insert(4, "qlora")
+    if legal:
+        tags.append("legal")
+    front = {
+        "base_model": base["id"],
+        "library_name": "peft",
+        "language": ["kk"],
+        "license": license_id or base_license(base["id"]),
+        "tags": tags,
+        "pipeline_tag": "text-generation",
+    }
+    q = manifest.get("quantization")
+    rev = f" (revision `{base['revision']}`)" if base.get("revision") else ""
+    parts = [
+        "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True) + "---\n",
+        f"# LoRA adapter for {base['id']}\n",
+        f"A {'QLoRA' if q else 'LoRA'} adapter trained with kazft {manifest['kazft_version']} on "
+        f"`{base['id']}`{rev}. It ships in two formats: `mlx/` for mlx-lm and kazft on a Mac, "
+        "`peft/` for transformers + PEFT. `manifest.json` holds the SHA-256 of every file and "
+        "a fingerprint of the base model; check both with `kazft verify`.\n",
+    ]
+    if legal:
+        parts.append(NOT_LEGAL_ADVICE + "\n")
+    parts += ["## Training data\n", "\n".join(_data_lines(src)) + "\n", "## Recipe\n"]
+    rows = [
+        "- base model quantisation during training: "
+        + (f"{q['bits']}-bit, group size {q['group_size']}" if q else "none (full precision)"),
+        f"- LoRA rank {lora['rank']}, alpha {lora['alpha']:g} (scale {lora['scale']:g}), "
+        f"dropout {lora['dropout']:g}, on {', '.join(lora['keys'])} of the last "
+        f"{lora['num_layers']} decoder layers",
+        f"- {adapter['parameters']:,} adapter parameters, {adapter['bytes']:,} bytes "
+        f"({adapter['dtype']})",
+    ]
+    if src.recipe is not None:
+        t = src.recipe.train
+        rows.append(
+            f"- {t.iters} steps, batch {t.batch_size} x {t.grad_accum} accumulation, "
+            f"learning rate {t.learning_rate:g} ({t.schedule}), seed {t.seed}"
+        )
+    if adapter.get("step") is not None:
+        rows.append(f"- exported from step {adapter['step']}")
+    parts.append("\n".join(rows) + "\n\nThe full resolved recipe is `recipe.yaml`.\n")
+    m = read_metrics(src.metrics_path)
+    parts.append("## Metrics\n")
+    if m:
+        rows = []
+        if "train_loss" in m:
+            rows.append(f"- training loss {m['train_loss']:.4f} at step {m['train_step']}")
+        if "val_loss" in m:
+            rows.append(
+                f"- validation loss {m['val_loss']:.4f} at step {m['val_step']} "
+                f"(best {m['best_val_loss']:.4f} at step {m['best_val_step']})"
+            )
+        if "test_loss" in m:
+            rows.append(f"- test loss {m['test_loss']:.4f}")
+        if "trained_tokens" in m:
+            rows.append(f"- {m['trained_tokens']:,} trained tokens")
+        parts.append("\n".join(rows) + "\n\nEvery logged value is in `metrics.jsonl`.\n")
+    else:
+        parts.append("No metrics were recorded with this adapter.\n")
+    parts += [
+        "## How to use\n",
+        "```bash\nkazft verify BUNDLE --base " + base["id"] + "\n"
+        'kazft generate --adapter BUNDLE "Сұрақ..."\n'
+        "mlx_lm.generate --model "
+        + base["id"]
+        + ' --adapter-path BUNDLE/mlx --prompt "..."\n```\n',
+        "```python\nfrom peft import PeftModel\nmodel = PeftModel.from_pretrained(base_model, "
+        '"BUNDLE/peft")\n```\n',
+        "## Intended use\n",
+        "Answering questions in Kazakh in the domain of the training data, as an assistant "
+        "whose answers a person checks. Use the prompt format the adapter was trained with "
+        "(the base model's chat template; see the recipe's system prompt and template).\n",
+        "## Limitations\n",
+        "- The adapter knows only what its training data and the base model contain; it can "
+        "state wrong facts fluently, and it has no knowledge of changes after its data.\n"
+        "- It was evaluated only by the losses above; no human review is recorded here.\n"
+        "- Load it onto the exact base model recorded in `manifest.json`; on any other model "
+        "it is meaningless.\n"
+        + (
+            "- Trained on a quantised base: on the full-precision base its outputs differ "
+            "slightly from those measured here.\n"
+            if q
+            else ""
+        )
+        + ("- Not legal advice (see the notice above).\n" if legal else ""),
+    ]
+    return "\n".join(parts)
