@@ -141,6 +141,15 @@ class TrainSection(Strict):
         return self
 
 
+class EvalSection(Strict):
+    # Retention probes: language code -> UTF-8 text file, one document per line.
+    # They add to (or, for kk/ru, replace) the general Kazakh and Russian probes kazft ships.
+    probes: dict[str, str] = {}
+    # Warn when a probe's perplexity rises by more than this fraction (0.10 = +10 %).
+    retention_warn: float = Field(0.10, gt=0)
+    max_tokens: int = Field(256, ge=1, description="longest generated answer")
+
+
 class OutputSection(Strict):
     dir: str
 
@@ -150,6 +159,7 @@ class Recipe(Strict):
     data: DataSection
     lora: LoraSection = LoraSection()
     train: TrainSection = TrainSection()
+    eval: EvalSection = EvalSection()
     output: OutputSection
     # Where the recipe came from (not a YAML key; set by load_recipe).
     source: str | None = Field(None, exclude=True)
@@ -269,7 +279,7 @@ def _model_at(path: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
-def _explain(err: dict, lines: dict, overrides: set[tuple[str, ...]]) -> str:
+def _explain(err: Any, lines: dict, overrides: set[tuple[str, ...]]) -> str:
     loc = tuple(str(p) for p in err["loc"])
     dotted = ".".join(loc)
     where = "--set " if loc in overrides else ""

@@ -1,0 +1,162 @@
+"""What ``kazft eval`` evaluates: the adapter, its recipe, the base with LoRA, the split.
+
+The base is loaded exactly as training loaded it (the recipe's quantised cache
+entry, through ``kazft.generate.engine.load_base``) and the adapter is attached
+as mlx-lm ``LoRALinear`` layers (``mlx_lm.tuner.utils.load_adapters``), not
+merged, so the same model in memory answers as the base when the LoRA scale is
+0 (see :mod:`kazft.eval.perplexity`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kazft.errors import KazftError, ModelError
+from kazft.recipe import Recipe, load_recipe
+
+SPLITS = ("test", "valid", "train")
+
+
+@dataclass
+class Loaded:
+    ref: Any  # kazft.model.adapters.AdapterRef
+    recipe: Recipe
+    engine: Any  # kazft.generate.engine.Engine over the LoRA model
+    adapter_config: dict[str, Any]
+
+    @property
+    def model(self) -> Any:
+        return self.engine.model
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.engine.tokenizer
+
+
+def find_recipe(ref: Any, recipe: str | None, overrides: list[str] | None) -> Recipe:
+    """--recipe if given, else the resolved recipe saved with the run/checkpoint/bundle."""
+    if recipe is not None:
+        return load_recipe(recipe, overrides)
+    if ref.recipe_yaml is None:
+        raise KazftError(
+            f"{ref.source or ref.folder}: no recipe.yaml saved with this adapter, so the data, "
+            "prompt settings and base model are unknown; name the recipe with --recipe NAME"
+        )
+    return load_recipe(ref.recipe_yaml, overrides)
+
+
+def attach_adapter(model: Any, folder: Path) -> dict[str, Any]:
+    """Wrap the adapter's layers in mlx-lm LoRALinear and load its weights; returns its config."""
+    from mlx_lm.tuner.utils import load_adapters
+
+    from kazft.model.adapters import read_adapter_config
+
+    cfg = read_adapter_config(folder)
+    kind = cfg.get("fine_tune_type", "lora")
+    if kind != "lora":
+        raise ModelError(
+            f"{folder}: fine_tune_type {kind!r}; kazft eval compares LoRA adapters only"
+        )
+    try:
+        load_adapters(model, str(folder))
+    except (ValueError, KeyError, TypeError) as err:
+        raise ModelError(f"{folder}: the adapter does not fit the base model ({err})") from None
+    model.eval()
+    return cfg
+
+
+def load_adapter_weights(model: Any, folder: Path, expected: dict[str, Any]) -> None:
+    """Replace the LoRA weights with another checkpoint's (same layers, same rank)."""
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+
+    from kazft.model.adapters import ADAPTER_WEIGHTS, read_adapter_config
+
+    cfg = read_adapter_config(folder)
+    for key in ("num_layers", "lora_parameters"):
+        if cfg.get(key) != expected.get(key):
+            raise ModelError(
+                f"{folder}: {key} {json.dumps(cfg.get(key))} differs from the first checkpoint's "
+                f"{json.dumps(expected.get(key))}; evaluate it separately (kazft eval {folder})"
+            )
+    weights = mx.load(str(folder / ADAPTER_WEIGHTS))
+    assert isinstance(weights, dict)  # a .safetensors file loads as a dict of arrays
+    params: Any = tree_flatten(model.parameters())  # [(name, array)]
+    have = {n: p.shape for n, p in params if n.endswith((".lora_a", ".lora_b"))}
+    if set(weights) != set(have) or any(weights[n].shape != have[n] for n in have):
+        raise ModelError(
+            f"{folder / ADAPTER_WEIGHTS}: its tensors do not match the first "
+            "checkpoint's; evaluate it separately"
+        )
+    model.load_weights(list(weights.items()), strict=False)
+    mx.eval(model.parameters())
+
+
+def load_for_eval(
+    target: str,
+    recipe: str | None = None,
+    overrides: list[str] | None = None,
+    log: Callable[[str], None] = print,
+) -> Loaded:
+    """Resolve ``target``, load its recipe's base once and attach the adapter."""
+    from kazft.generate.engine import Engine, check_adapter_base, load_base
+    from kazft.generate.source import ModelSource
+    from kazft.model.adapters import resolve_adapter
+
+    ref = resolve_adapter(target)
+    rec = find_recipe(ref, recipe, overrides)
+    source = ModelSource(
+        base=rec.model.base,
+        revision=rec.model.revision,
+        quantize=rec.model.quantize,
+        adapter=ref,
+        data=rec.data,
+        base_explicit=recipe is not None,
+        seed=rec.train.seed,
+    )
+    model, tokenizer, folder, config = load_base(source.base, source.revision, source.quantize)
+    # An explicit --recipe must name the base the adapter was trained on; a bundle's
+    # recorded fingerprint is checked against the loaded base.
+    check_adapter_base(ref, source, folder, allow_other_base=False)
+    cfg = attach_adapter(model, ref.folder)
+    q = rec.model.quantize
+    log(
+        f"model: {rec.model.base}"
+        + (f" ({q.bits}-bit, group size {q.group_size})" if q else "")
+        + f" + adapter {ref.folder} ({ref.kind})"
+    )
+    return Loaded(ref, rec, Engine(model, tokenizer, folder, config, source=source), cfg)
+
+
+def choose_split(prepared: Any, split: str, limit: int | None) -> tuple[str, list[Any], str | None]:
+    """(split used, its examples (the first ``limit``), a note when it is not the one asked).
+
+    A recipe without a test split (the legal recipe: split.test 0.0) falls back to
+    the validation split, with a note: it was never trained on, but training
+    reported its loss and keeps the best checkpoint by it, so the adapter's
+    numbers on it can be slightly optimistic."""
+    if split not in SPLITS:
+        raise KazftError(f"--split {split!r}: choose one of {', '.join(SPLITS)}")
+    used, note = split, None
+    if split == "test" and not prepared.test:
+        used = "valid"
+        note = (
+            "the recipe has no test split (data.test is unset and data.split.test is 0), so "
+            "the validation split is used; set data.split.test (e.g. 0.1) or data.test for "
+            "an untouched test set"
+        )
+    examples = list(getattr(prepared, used))
+    if not examples:
+        raise KazftError(
+            f"the {used} split is empty; set data.split.{used} (e.g. 0.1) or data.{used} in the "
+            "recipe (--set data.split.valid=0.1), or evaluate on --split train"
+        )
+    if limit is not None:
+        if limit < 1:
+            raise KazftError(f"--limit {limit}: must be at least 1")
+        examples = examples[:limit]
+    return used, examples, note
