@@ -45,5 +45,18 @@ fix: setup
 doctor: setup
 	$(BIN)/kazft doctor
 
+# The main job: `make train RECIPE=legal` trains recipes/legal.yaml; pass more
+# options in ARGS, e.g. ARGS="--resume latest" or ARGS="--set train.iters=2000".
+ARGS ?=
+train: setup
+	$(BIN)/kazft train $(RECIPE) $(ARGS)
+
+# Train recipes/demo.yaml on the embedded tiny Gemma 3 (offline, about a minute),
+# then answer a training question with the adapter just written.
+DEMO_QUESTION ?= Шағым беру мерзімі өтіп кетсе не болады?
+demo: setup
+	HF_HUB_OFFLINE=1 $(BIN)/kazft train recipes/demo.yaml --overwrite
+	HF_HUB_OFFLINE=1 $(BIN)/kazft generate --recipe recipes/demo.yaml --max-tokens 48 "$(DEMO_QUESTION)"
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,1 @@
+"""Training: the QLoRA trainer, its checkpoints, schedule, memory estimate and signals."""

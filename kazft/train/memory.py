@@ -1,0 +1,214 @@
+"""Peak-memory estimate for a recipe, computed before anything is loaded.
+
+``estimate(recipe, model_config)`` adds up, in bytes:
+
+* ``weights``: the base model as trained (quantised matrices at ``bits`` plus a
+  scale and a bias per group, everything else in the model's dtype; the vision
+  tower is dropped at load time and not counted);
+* ``adapter``: LoRA parameters in float32 with their gradient and AdamW's two
+  moments (16 bytes per parameter; 20 with gradient accumulation, which keeps a
+  running sum);
+* ``activations``: what the backward pass keeps for ``batch_size`` sequences of
+  ``max_seq_length`` tokens (every decoder layer's intermediates, or only each
+  layer's input plus one layer's intermediates with gradient checkpointing);
+* ``logits``: the (tokens x vocabulary) logits in the model's dtype, their
+  float32 copy and the float32 gradient; 262,208 entries per token for Gemma 3,
+  which is why long sequences cost so much;
+* ``overhead``: 10 % for MLX's buffer cache and fragmentation.
+
+It is an estimate (labelled as such); the trainer reports the measured peak at
+the end. The formulas are deliberately simple and shown in docs/training.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kazft.recipe import Recipe
+
+GiB = 1024**3
+_DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+
+
+@dataclass(frozen=True)
+class Shapes:
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    mlp: int
+    vocab: int
+    dtype_bytes: int
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Shapes:
+        text = config.get("text_config") or config
+        hidden = int(text["hidden_size"])
+        heads = int(text.get("num_attention_heads", 8))
+        dtype = config.get("torch_dtype") or text.get("torch_dtype") or text.get("dtype")
+        return cls(
+            hidden=hidden,
+            layers=int(text["num_hidden_layers"]),
+            heads=heads,
+            kv_heads=int(text.get("num_key_value_heads", 4)),
+            head_dim=int(text.get("head_dim", hidden // heads)),
+            mlp=int(text["intermediate_size"]),
+            # mlx-lm's gemma3 takes the top-level vocab_size (262208 by default).
+            vocab=int(config.get("vocab_size") or text.get("vocab_size") or 262208),
+            dtype_bytes=_DTYPE_BYTES.get(str(dtype), 2),
+        )
+
+    def projections(self) -> dict[str, tuple[int, int]]:
+        """(in, out) of each projection in a decoder layer."""
+        q, kv = self.heads * self.head_dim, self.kv_heads * self.head_dim
+        h, m = self.hidden, self.mlp
+        return {
+            "q_proj": (h, q),
+            "k_proj": (h, kv),
+            "v_proj": (h, kv),
+            "o_proj": (q, h),
+            "gate_proj": (h, m),
+            "up_proj": (h, m),
+            "down_proj": (m, h),
+        }
+
+
+def _weights(s: Shapes, recipe: Recipe) -> int:
+    matrix_values = s.layers * sum(i * o for i, o in s.projections().values())
+    matrix_values += s.vocab * s.hidden  # tied embedding / output layer
+    norm_values = s.layers * (4 * s.hidden + 2 * s.head_dim) + s.hidden
+    q = recipe.model.quantize
+    per_value = (q.bits / 8 + 2 * s.dtype_bytes / q.group_size) if q else s.dtype_bytes
+    return int(matrix_values * per_value + norm_values * s.dtype_bytes)
+
+
+def adapter_parameters(s: Shapes, recipe: Recipe) -> int:
+    proj = s.projections()
+    per_layer = sum(recipe.lora.rank * sum(proj[t]) for t in recipe.lora.targets)
+    return min(recipe.lora.layers, s.layers) * per_layer
+
+
+def _activations(s: Shapes, recipe: Recipe, checkpoint: bool) -> int:
+    b, seq = recipe.train.batch_size, recipe.data.max_seq_length
+    t = b * seq  # tokens per micro-batch, padded to the longest: the worst case
+    a = s.dtype_bytes
+    q, kv = s.heads * s.head_dim, s.kv_heads * s.head_dim
+    proj = s.projections()
+    # Norm inputs/outputs, residuals, attention and MLP outputs.
+    per_token = 10 * s.hidden + 2 * q + 3 * kv + 4 * s.mlp
+    # LoRA keeps the dropped-out input and x @ A for each adapted projection.
+    per_token += sum(proj[tgt][0] + recipe.lora.rank for tgt in recipe.lora.targets)
+    layer = t * per_token * a
+    # Attention scores and probabilities (B, heads, L, L); softmax in float32.
+    layer += b * s.heads * seq * seq * (a + 4)
+    if checkpoint:
+        return s.layers * t * s.hidden * a + layer
+    return s.layers * layer
+
+
+def estimate(
+    recipe: Recipe, model_config: dict[str, Any], checkpoint: bool | None = None
+) -> dict[str, int]:
+    """Peak-memory breakdown in bytes; ``checkpoint`` None means the recipe's
+    setting, with ``auto`` resolved by :func:`resolve_grad_checkpoint`."""
+    s = Shapes.from_config(model_config)
+    if checkpoint is None:
+        checkpoint = resolve_grad_checkpoint(recipe, model_config)
+    n_adapter = adapter_parameters(s, recipe)
+    tokens = recipe.train.batch_size * recipe.data.max_seq_length
+    parts = {
+        "weights": _weights(s, recipe),
+        "adapter": n_adapter * (20 if recipe.train.grad_accum > 1 else 16),
+        "activations": _activations(s, recipe, checkpoint),
+        "logits": tokens * s.vocab * (s.dtype_bytes + 8),
+    }
+    parts["overhead"] = sum(parts.values()) // 10
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+def memory_budget() -> int | None:
+    """Bytes the trainer may use: on a Mac, Metal's recommended working set
+    (about 75 % of RAM); elsewhere the physical memory."""
+    from kazft.system import memory_bytes, mlx_info
+
+    try:
+        info = mlx_info().device_info
+    except Exception:  # no MLX backend details: fall back to physical memory
+        info = {}
+    limit = info.get("max_recommended_working_set_size")
+    if limit:
+        return int(limit)
+    return memory_bytes()[0]
+
+
+def resolve_grad_checkpoint(
+    recipe: Recipe, model_config: dict[str, Any], budget: int | None = None
+) -> bool:
+    """``auto``: on when, without it, the estimate would pass half the budget
+    (or 8 GiB when the machine's memory is unknown)."""
+    setting = recipe.train.grad_checkpoint
+    if setting != "auto":
+        return setting == "on"
+    budget = budget if budget is not None else memory_budget()
+    limit = budget / 2 if budget else 8 * GiB
+    return estimate(recipe, model_config, checkpoint=False)["total"] > limit
+
+
+def advice(recipe: Recipe, model_config: dict[str, Any], checkpoint: bool) -> list[str]:
+    """Concrete changes that lower the estimate, each with the new total."""
+    base = estimate(recipe, model_config, checkpoint)["total"]
+    tips: list[tuple[int, str]] = []
+
+    def consider(label: str, changes: dict[str, dict[str, Any]], ckpt: bool = checkpoint) -> None:
+        data = recipe.model_dump(mode="json", exclude={"source"})
+        for section, values in changes.items():
+            data[section].update(values)
+        total = estimate(Recipe.model_validate(data), model_config, ckpt)["total"]
+        if total < base * 0.95:
+            tips.append(
+                (
+                    total,
+                    f"{label}: about {total / GiB:.1f} GiB (saves {(base - total) / GiB:.1f} GiB)",
+                )
+            )
+
+    if not checkpoint:
+        consider("set train.grad_checkpoint: on", {}, ckpt=True)
+    seq = recipe.data.max_seq_length
+    if seq >= 256:
+        consider(
+            f"lower data.max_seq_length to {seq // 2} (longer records are cut or "
+            "dropped as data.truncation says)",
+            {"data": {"max_seq_length": seq // 2}},
+        )
+    b = recipe.train.batch_size
+    if b > 1:
+        consider(
+            f"set train.batch_size: 1 and train.grad_accum: {b * recipe.train.grad_accum} "
+            "(same tokens per optimiser step)",
+            {"train": {"batch_size": 1, "grad_accum": b * recipe.train.grad_accum}},
+        )
+    q = recipe.model.quantize
+    if q is None or q.bits > 4:
+        consider(
+            "quantise the base to 4 bits (model.quantize: {bits: 4, group_size: 64})",
+            {"model": {"quantize": {"bits": 4, "group_size": 64}}},
+        )
+    if recipe.lora.rank > 16:
+        consider(
+            f"lower lora.rank to {recipe.lora.rank // 2}", {"lora": {"rank": recipe.lora.rank // 2}}
+        )
+    return [text for _, text in sorted(tips)]
+
+
+def fmt_bytes(n: float) -> str:
+    return f"{n / GiB:.2f} GiB" if n >= GiB / 10 else f"{n / 1024**2:.1f} MiB"
+
+
+def describe(parts: dict[str, int]) -> str:
+    order = ("weights", "adapter", "activations", "logits", "overhead")
+    body = ", ".join(f"{k} {fmt_bytes(parts[k])}" for k in order)
+    return f"estimated peak memory {fmt_bytes(parts['total'])} ({body})"
