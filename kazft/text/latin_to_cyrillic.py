@@ -1,0 +1,219 @@
+"""Kazakh Latin (2017, 2018, 2021) to Cyrillic, with context rules.
+
+Latin -> Cyrillic is not a function (reference, "Latin -> Cyrillic is not a
+function"), so each word goes through: an exception list (с+х written "sh",
+һ written "h", Russian loans whose и+а reads like я), a split into letter
+units (longest match, so "sh" before "s"), then context rules:
+
+- the и/й letter is й after a vowel and и elsewhere;
+- и/й + а is я (ия after a consonant), и/й + у is ю (ию after a consonant);
+- "ts" is ц at the start of a word or before и/й (-ция, медицина), else тс;
+- a 2018 capital I (И/Й or І) is И before a vowel or in a word with a back
+  vowel (native back words, and loans, which mix both rows), І otherwise.
+
+Words that do not look Kazakh (w, x, c outside "ch", English letter groups)
+are left as they are.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from kazft.text.alphabets import (
+    APOSTROPHES,
+    CYR_TO_LATIN,
+    CYRILLIC_VOWELS,
+    LATIN2017,
+    LATIN2018,
+    LATIN2021,
+    LATIN_UNITS,
+    latin_lower,
+)
+from kazft.text.tokens import WORD_2017_RE, WORD_RE, map_unprotected
+
+# Letters of the other alphabet that are unambiguous, accepted in sloppy text.
+_BORROWED = {
+    LATIN2018: {"ä": "ә", "ö": "ө", "ü": "ү", "ñ": "ң", "ş": "ш", "ğ": "ғ", "ū": "ұ"},
+    LATIN2021: {"á": "ә", "ó": "ө", "ú": "ү", "ń": "ң", "ǵ": "ғ", "ý": "у"},
+    LATIN2017: {},
+}
+# Cyrillic stems whose Latin spelling the rules get wrong. The Latin keys are
+# derived from these with the forward tables, so the list is written once.
+# fmt: off
+EXCEPTION_STEMS = (
+    # с + х, which 2018 writes like ш
+    "асхана", "схема", "схоласт", "асхат", "исхақ", "ысхақ",
+    # һ, which the rules write as the more frequent х
+    "жиһаз", "шаһар", "қаһарман", "қаһарлы", "гауһар", "жиһан", "мәшһүр", "шаһид",
+    "зиһн", "аллаһ", "ниһал", "сәһар", "айдаһар",
+    # и + а / и + у in Russian loans, not я / ю; я / ю after a consonant
+    "материал", "социал", "диалог", "диаграмма", "диапазон", "диаметр", "радиа",
+    "медиа", "авиа", "индиан", "пиан", "триада", "гигиена", "олимпиад", "нотариус",
+    "бюро", "бюджет", "валют", "революц", "эволюц", "инфляц",
+    # ь / ъ / э, lost in Latin, in frequent loans
+    "объект", "субъект", "съезд", "поэзия", "поэт", "эко", "электр", "элемент",
+    "эксперт", "экспорт", "энергия", "энергет", "эпопея", "эпидеми", "этика", "эфир",
+    "фильм", "медаль", "гастроль", "факультет", "мобиль", "компьютер", "пьеса",
+    "стиль", "рубль", "модель", "контроль", "автомобиль", "пароль", "портфель",
+    "интернет", "алкоголь", "апостиль", "мораль", "павильон", "подъезд",
+    # ц before a vowel other than и, which the rules write as тс
+    "лиценз", "процес", "концеп", "фармацевт", "эвакуац",
+    # legal terms: сый+ақы (not сыя-), Russian и+а / и+у
+    "сыйақ", "нотариат", "филиал", "субсидиар", "кондоминиум",
+)
+# fmt: on
+EXCEPTION_WORDS = ("һәм", "әһә", "эй")
+# "th"/"ph" also occur in Kazakh compounds with -хана (зертхана, кітапхана), and
+# "oo" in loans before p, r, l (кооператив, координат, зоология).
+# Matched on str.lower() without IGNORECASE, which would let "i" match "ı".
+_ENGLISH_RE = re.compile(r"th(?!ana)|ph(?!ana)|oo(?![prl])|ck|ght|tion|[wx]|c(?!h)|ing$")
+_VOWEL_I_2018_RE = re.compile(r"[aeouy]i")
+_CONSONANT_UNITS_TS = ("т", "с")
+
+
+@cache
+def _exceptions(alphabet: str) -> tuple[dict[str, str], dict[str, str], re.Pattern[str]]:
+    """(whole words, stems, a regex matching the longest stem at a word start)."""
+    from kazft.text.translit import cyrillic_word_to_latin
+
+    table = alphabet if alphabet in CYR_TO_LATIN else LATIN2018
+    words = {cyrillic_word_to_latin(w, table): w for w in EXCEPTION_WORDS}
+    stems = {cyrillic_word_to_latin(s, table): s for s in EXCEPTION_STEMS}
+    # Longest first: the regex alternation takes the first branch that matches.
+    keys = sorted(stems, key=len, reverse=True)
+    return words, stems, re.compile("|".join(re.escape(k) for k in keys))
+
+
+def looks_foreign(word: str, alphabet: str = LATIN2021) -> bool:
+    """True for words that are not Kazakh Latin (English letter groups, w, x, lone c).
+
+    In 2018 a vowel before a dotted i is foreign too ("email"): 2018 writes й as ı.
+    """
+    low = word.lower()
+    if alphabet == LATIN2018 and _VOWEL_I_2018_RE.search(low):
+        return True
+    return bool(_ENGLISH_RE.search(low))
+
+
+def _units(low: str, alphabet: str) -> list[str]:
+    table = LATIN_UNITS[alphabet]
+    borrowed = _BORROWED[alphabet]
+    units: list[str] = []
+    i = 0
+    while i < len(low):
+        for size in (4, 3, 2, 1):
+            piece = low[i : i + size]
+            if len(piece) == size and piece in table:
+                units.append(piece)
+                i += size
+                break
+        else:
+            units.append(low[i] if low[i] not in borrowed else f"={borrowed[low[i]]}")
+            i += 1
+    return units
+
+
+def _harmony_i(values: list[str], index: int) -> str:
+    """Resolve a 2018 capital I: И/Й before a vowel or in a back-vowel word."""
+    nxt = values[index + 1] if index + 1 < len(values) else ""
+    if (nxt in CYRILLIC_VOWELS and nxt != "і") or nxt in ("J", "U"):
+        return "J"
+    rest = set(values[:index] + values[index + 1 :])
+    back = rest & {"а", "о", "ұ", "ы"}
+    # Native words keep vowel harmony; a word mixing both rows is a loan (Ипотека).
+    return "J" if back else "і"
+
+
+def convert_word(word: str, alphabet: str, prev: str = "") -> str:
+    """One Latin word in ``alphabet`` to Cyrillic; ``prev`` is the letter before it."""
+    if alphabet == LATIN2017:
+        word = word.translate({ord(a): "'" for a in APOSTROPHES})
+    low = "".join(latin_lower(ch, alphabet) for ch in word)
+    letters = [ch for ch in word if ch.isalpha()]
+    all_caps = len(letters) > 1 and all(ch.isupper() for ch in letters)
+    words, stems, stem_re = _exceptions(alphabet)
+    # A 2018 capital I may stand for ı (И): try the exception keys both ways.
+    keys = {low, low.replace("i", "ı", 1)} if alphabet == LATIN2018 and word[:1] == "I" else {low}
+    for key in keys:
+        if key in words:
+            return _apply_case(words[key], word, all_caps)
+    for key in keys:
+        m = stem_re.match(key)
+        if m and m.end():  # an empty alternation (no stems) matches ""
+            stem, n = stems[m.group()], len(m.group())
+            head = _apply_case(stem, word[:n], all_caps)
+            return head + convert_word(word[n:], alphabet, prev=stem[-1])
+    units = _units(low, alphabet)
+    table = LATIN_UNITS[alphabet]
+    values = [table.get(u, u[1:] if u.startswith("=") else u) for u in units]
+    # Where each unit starts in the original word, for its case.
+    starts, pos = [], 0
+    for u in units:
+        starts.append(pos)
+        pos += len(u) if not u.startswith("=") else 1
+    if alphabet == LATIN2018:
+        for k, start in enumerate(starts):
+            if word[start] == "I":
+                values[k] = _harmony_i(values, k)
+    out: list[str] = []
+    k = 0
+    while k < len(values):
+        value, upper = values[k], word[starts[k]].isupper()
+        nxt = values[k + 1] if k + 1 < len(values) else ""
+        before = out[-1][-1].lower() if out and out[-1] else prev
+        after_vowel = before in CYRILLIC_VOWELS
+        step = 1
+        if value == "J" and nxt in ("а", "U"):
+            value = ("" if after_vowel or not before else "и") + ("я" if nxt == "а" else "ю")
+            step = 2
+        elif value == "J":
+            value = "й" if after_vowel else "и"
+        elif value == "U":
+            value = "у"
+        elif (value, nxt) == _CONSONANT_UNITS_TS and _is_ts_ce(values, k, prev):
+            value, step = "ц", 2
+        out.append(
+            value.upper() if all_caps else (value[:1].upper() + value[1:] if upper else value)
+        )
+        k += step
+    return "".join(out)
+
+
+def _is_ts_ce(values: list[str], k: int, prev: str) -> bool:
+    if k == 0 and not prev:
+        return True
+    # Native Kazakh never has тс before и/й (айтсын, кетсе), loans do (-ция, медицина).
+    return values[k + 2 : k + 3] == ["J"]
+
+
+def _apply_case(cyr: str, source: str, all_caps: bool) -> str:
+    if all_caps:
+        return cyr.upper()
+    if source[:1].isupper():
+        return cyr[:1].upper() + cyr[1:]
+    return cyr
+
+
+def latin_to_cyrillic(text: str, alphabet: str, keep_foreign: bool = True) -> str:
+    """Convert the Kazakh Latin words of ``text`` to Cyrillic.
+
+    URLs, numbers, code and words that look foreign are kept. Cyrillic and
+    other scripts pass through untouched.
+    """
+    if alphabet not in LATIN_UNITS:
+        raise ValueError(f"unknown Latin alphabet {alphabet!r}")
+    word_re = WORD_2017_RE if alphabet == LATIN2017 else WORD_RE
+
+    def convert_piece(piece: str) -> str:
+        def one(m: re.Match[str]) -> str:
+            word = m.group()
+            if not any("a" <= ch.lower() <= "z" or ch in "ıİáäóöúüūýńñǵğş" for ch in word):
+                return word
+            if keep_foreign and looks_foreign(word, alphabet):
+                return word
+            return convert_word(word, alphabet)
+
+        return word_re.sub(one, piece)
+
+    return map_unprotected(text, convert_piece)

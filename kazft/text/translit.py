@@ -1,0 +1,182 @@
+"""Transliteration between Kazakh Cyrillic and the Latin alphabets.
+
+Cyrillic -> Latin is a letter table plus two rules: case for letters that
+become two Latin letters (Ш -> Sh in a word, SH in an all-caps word), and и
+before я/ю after a consonant is dropped (ия -> ıa), the common practice the
+reverse direction relies on. Latin -> Cyrillic lives in ``latin_to_cyrillic``.
+
+Clauses that are Russian (no Kazakh letters and the language detector agrees)
+or English (no Kazakh Latin letters, detector agrees) are left untouched, as
+are URLs, numbers and code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from functools import cache
+
+from kazft.text.alphabets import (
+    CYR_TO_LATIN,
+    CYRILLIC,
+    CYRILLIC_VOWELS,
+    KAZAKH_EXTRA_LOWER,
+    LATIN2017,
+    LATIN2018,
+    LATIN2021,
+    latin_upper,
+)
+from kazft.text.latin_to_cyrillic import latin_to_cyrillic
+from kazft.text.normalize import repair_lookalikes
+from kazft.text.script import KAZAKH_LATIN_RE, count_scripts, latin_markers, latin_variant
+from kazft.text.tokens import LATIN, WORD_RE, clauses, map_unprotected
+
+TARGETS = (CYRILLIC, LATIN2018, LATIN2021)
+SOURCES = ("auto", CYRILLIC, LATIN2017, LATIN2018, LATIN2021)
+_CYR_WORD_RE = re.compile(r"[а-яёәғқңөұүһі]", re.IGNORECASE)
+# A clause needs this many words before a language detector's verdict on it is
+# trusted enough to leave it untransliterated.
+MIN_FOREIGN_WORDS = 3
+FOREIGN_CONFIDENCE = 0.5
+UNDECIDED = 0.5
+
+
+@cache
+def _lower_table(alphabet: str) -> dict[int, str]:
+    return {ord(k): v for k, v in CYR_TO_LATIN[alphabet].items()}
+
+
+def cyrillic_word_to_latin(word: str, alphabet: str) -> str:
+    """One Cyrillic word to Latin ``alphabet``; non-Kazakh letters pass through."""
+    if word.islower() and "ия" not in word and "ию" not in word:
+        return word.translate(_lower_table(alphabet))  # the common case, at C speed
+    table = CYR_TO_LATIN[alphabet]
+    letters = [ch for ch in word if ch.isalpha()]
+    all_caps = len(letters) > 1 and all(ch.isupper() for ch in letters)
+    out: list[str] = []
+    n = len(word)
+    for i, ch in enumerate(word):
+        low = ch.lower()
+        lat = table.get(low)
+        if lat is None:
+            out.append(ch)
+            continue
+        if low == "и" and i + 1 < n and word[i + 1].lower() in "яю" and i > 0:
+            before = word[i - 1].lower()
+            if before in table and before not in CYRILLIC_VOWELS and before not in "ьъ":
+                continue  # ия/ию after a consonant: "ıa"/"ıý", read back as ия/ию
+        if ch != low and lat:
+            if all_caps:
+                lat = "".join(latin_upper(c, alphabet) for c in lat)
+            else:
+                lat = latin_upper(lat[0], alphabet) + lat[1:]
+        out.append(lat)
+    return "".join(out)
+
+
+def cyrillic_to_latin(text: str, alphabet: str) -> str:
+    """Cyrillic Kazakh words of ``text`` to Latin; protected spans pass through."""
+    if alphabet not in CYR_TO_LATIN:
+        raise ValueError(f"unknown Latin alphabet {alphabet!r}")
+    return map_unprotected(
+        text,
+        lambda piece: WORD_RE.sub(lambda m: cyrillic_word_to_latin(m.group(), alphabet), piece),
+    )
+
+
+def _is_russian(clause: str) -> bool:
+    from kazft.text.language import detect_language
+
+    words = [w for w in WORD_RE.findall(clause) if _CYR_WORD_RE.search(w)]
+    if len(words) < MIN_FOREIGN_WORDS:
+        return False
+    if any(ch in KAZAKH_EXTRA_LOWER for ch in clause.lower()):
+        return False
+    result = detect_language(clause)
+    return result.language == "ru" and result.confidence >= FOREIGN_CONFIDENCE
+
+
+def _is_english(clause: str) -> bool:
+    from kazft.text.language import model_probs
+
+    if len(WORD_RE.findall(clause)) < MIN_FOREIGN_WORDS or any(latin_markers(clause).values()):
+        return False
+    if KAZAKH_LATIN_RE.search(clause):  # q not before u, or a dotless ı: Kazakh
+        return False
+    probs = model_probs(clause)
+    return probs is not None and probs.get("en", 0.0) >= FOREIGN_CONFIDENCE
+
+
+class Transliterator:
+    """Callable ``text -> text`` for one target; ``counts`` says what happened."""
+
+    def __init__(self, to: str, source: str = "auto", keep_foreign: bool = True) -> None:
+        if to not in TARGETS:
+            raise ValueError(f"unknown target {to!r}; choose one of {', '.join(TARGETS)}")
+        if source not in SOURCES:
+            raise ValueError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
+        self.to = to
+        self.source = source
+        self.keep_foreign = keep_foreign
+        self.counts: Counter[str] = Counter()
+        self.votes: Counter[str] = Counter()
+
+    def __call__(self, text: str) -> str:
+        # Look-alike letters (Latin "a" in a Cyrillic word) would survive as Latin.
+        fixed, repaired = repair_lookalikes(text)
+        self.counts["lookalikes_repaired"] += repaired
+        # The Latin alphabet is decided per text, not per clause: a short clause
+        # may hold none of the letters that tell 2018 from 2021.
+        latin_src = self._latin_source(fixed)
+        out = "".join(self._clause(c, latin_src) for c in clauses(fixed))
+        if latin_src is not None and latin_src != self.to:
+            self.counts[f"from_{latin_src}"] += 1
+        self.counts["texts"] += 1
+        self.counts["changed"] += out != text
+        return out
+
+    def _latin_source(self, text: str) -> str | None:
+        if self.source in (LATIN2017, LATIN2018, LATIN2021):
+            return self.source
+        if self.source == CYRILLIC:
+            return None
+        variant, confidence = latin_variant(text)
+        if confidence > UNDECIDED and variant is not None:
+            self.votes[variant] += 1
+            return variant
+        counts, _ = count_scripts(text)
+        if counts[LATIN] <= counts[CYRILLIC]:
+            return variant  # mostly Cyrillic: only marker letters make Latin words Kazakh
+        # No marker letters, or as many for 2018 as for 2021: read the text both
+        # ways and keep the reading the language model finds Kazakh.
+        from kazft.text.language import kazakh_latin_reading
+
+        reading, _ = kazakh_latin_reading(text)
+        if reading is not None:
+            self.votes[reading] += 1
+            return reading
+        # Still undecided: records of one file share an alphabet, earlier
+        # verdicts decide; a text with no sign of Kazakh at all is left alone.
+        if variant is not None and self.votes:
+            return self.votes.most_common(1)[0][0]
+        return variant
+
+    def _clause(self, clause: str, latin_src: str | None) -> str:
+        if self.keep_foreign and _CYR_WORD_RE.search(clause) and _is_russian(clause):
+            self.counts["kept_russian"] += 1
+            return clause
+        if latin_src is not None and latin_src != self.to:
+            if self.keep_foreign and _is_english(clause):
+                self.counts["kept_english"] += 1
+                return clause
+            clause = latin_to_cyrillic(clause, latin_src, keep_foreign=self.keep_foreign)
+        if self.to == CYRILLIC:
+            return clause
+        if self.source in ("auto", CYRILLIC) or latin_src is not None:
+            return cyrillic_to_latin(clause, self.to)
+        return clause
+
+
+def transliterate(text: str, to: str, source: str = "auto", keep_foreign: bool = True) -> str:
+    """Transliterate ``text`` to ``to`` (cyrillic, latin2018 or latin2021)."""
+    return Transliterator(to, source, keep_foreign)(text)
