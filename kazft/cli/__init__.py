@@ -16,13 +16,19 @@ import sys
 from collections.abc import Sequence
 
 from kazft import __version__
-from kazft.errors import KazftError
+from kazft.errors import Interrupted, KazftError
 
 # (command name, module under kazft.cli, one-line help). Order = order in --help.
 COMMANDS: list[tuple[str, str, str]] = [
     ("doctor", "doctor", "report platform, MLX device, memory and caches"),
     ("model", "model", "model utilities (build the embedded tiny Gemma 3)"),
     ("data", "data", "check training data and clean Kazakh text"),
+    ("train", "train", "train QLoRA adapters from a recipe (checkpoints, exact resume)"),
+    ("generate", "generate", "answer questions with a base model plus adapter (streaming, batch)"),
+    ("chat", "chat", "interactive multi-turn chat with a base model plus adapter"),
+    ("eval", "eval", "compare base and base + adapter: metrics, categories, retention, report"),
+    ("export", "export", "export an adapter: mlx-lm, PEFT, fused model, or verified bundle"),
+    ("verify", "verify", "check a bundle's file hashes and, with --base, its base model"),
 ]
 
 
@@ -56,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if args.command is None else 2
     try:
         return int(func(args) or 0)
+    except Interrupted as err:
+        # Not an error: the run stopped on request and saved a resumable checkpoint.
+        print(f"kazft: {err}", file=sys.stderr)
+        return err.exit_code
     except KazftError as err:
         print(f"kazft: error: {err}", file=sys.stderr)
         return err.exit_code

@@ -20,15 +20,20 @@ EMBEDDED = {"kazft:tiny": "gemma3", "kazft:tiny-text": "gemma3_text"}
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
+def embedded_folder(name: str, seed: int = 0) -> Path:
+    """Where the embedded tiny model ``name`` is cached (built or not)."""
+    from kazft.model.tiny import BUILDER_VERSION
+
+    return kazft_home() / "models" / f"tiny-{EMBEDDED[name]}-seed{seed}-b{BUILDER_VERSION}"
+
+
 def embedded_path(name: str, seed: int = 0) -> Path:
     """Build (once) and return the folder of an embedded tiny model."""
-    from kazft import __version__
     from kazft.model.tiny import build
 
-    layout = EMBEDDED[name]
-    out = kazft_home() / "models" / f"tiny-{layout}-seed{seed}-v{__version__}"
+    out = embedded_folder(name, seed)
     if not (out / "config.json").exists():
-        build(out, layout=layout, seed=seed, force=True)
+        build(out, layout=EMBEDDED[name], seed=seed, force=True)
     return out
 
 

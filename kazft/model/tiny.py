@@ -28,6 +28,8 @@ from kazft.errors import KazftError
 from kazft.model.tiny_tokenizer import END_OF_TURN_ID, SPECIAL_PIECES, write_tokenizer
 
 LAYOUTS = ("gemma3", "gemma3_text")
+# Bumped whenever a build's bytes change, so cached embedded builds are rebuilt.
+BUILDER_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -187,15 +189,19 @@ def weight_shapes(s: Sizes, layout: str) -> dict[str, tuple[int, ...]]:
 
 
 def random_weights(shapes: dict[str, tuple[int, ...]], seed: int) -> dict[str, np.ndarray]:
-    """Seeded N(0, 0.02) matrices; norm weights N(0, 0.1) (Gemma scales by 1 + w).
+    """Seeded N(0, 0.02) matrices; norm weights N(0, 0.1) (Gemma scales by 1 + w);
+    the tied embedding N(0, 0.1).
 
-    One generator walks the names in sorted order, so the values depend on
-    nothing but the seed and the shapes."""
+    The embedding is also the output head: at std 0.02 and a tiny hidden size the
+    logits cannot move more than about +-2.6, so a LoRA update could barely change
+    what the model says and the demo could not show learning. One generator walks
+    the names in sorted order, so the values depend on nothing but the seed and
+    the shapes."""
     rng = np.random.default_rng(seed)
     out = {}
     for name in sorted(shapes):
-        std = 0.1 if len(shapes[name]) == 1 else 0.02
-        out[name] = (rng.standard_normal(shapes[name], dtype=np.float32) * std)
+        std = 0.1 if len(shapes[name]) == 1 or name.endswith("embed_tokens.weight") else 0.02
+        out[name] = rng.standard_normal(shapes[name], dtype=np.float32) * std
     return out
 
 
@@ -247,7 +253,7 @@ def build(
         shapes = weight_shapes(s, layout)
         _save_shards(random_weights(shapes, seed), tmp, dtype, shards=2)
         (tmp / "kazft_build.json").write_text(json.dumps(
-            {"builder": "kazft model tiny", "layout": layout, "seed": seed, "size": size,
+            {"builder": "kazft model tiny", "builder_version": BUILDER_VERSION, "layout": layout, "seed": seed, "size": size,
              "dtype": dtype, "sizes": asdict(s)}, indent=2) + "\n")
         if out.exists():
             shutil.rmtree(out)

@@ -77,7 +77,7 @@ def test_mlx_lm_generate_cli_accepts_the_export(runs, tmp_path, monkeypatch, cap
             "--adapter-path",
             str(out),
             "--prompt",
-            "Сәлем",
+            "Неке қалай бұзылады?",
             "--max-tokens",
             "6",
             "--temp",
@@ -92,7 +92,7 @@ def test_mlx_lm_generate_cli_accepts_the_export(runs, tmp_path, monkeypatch, cap
         run.model,
         run.tokenizer,
         run.tokenizer.apply_chat_template(
-            [{"role": "user", "content": "Сәлем"}], add_generation_prompt=True
+            [{"role": "user", "content": "Неке қалай бұзылады?"}], add_generation_prompt=True
         ),
         max_tokens=6,
     )

@@ -1,0 +1,2 @@
+"""Answering with a base model plus adapter: loading, fast LoRA inference, streaming,
+batch mode and chat (``kazft generate``, ``kazft chat``)."""
