@@ -1,0 +1,130 @@
+"""The Gemma 3 decoder forward with masks we build: packing and checkpointing.
+
+``hidden_states(model, inputs, segments)`` runs mlx-lm's own modules (the
+embedding, every decoder layer, the final norm) exactly as mlx-lm's
+``Gemma3Model.__call__`` does, and returns the final hidden states instead of
+logits, so the loss can project them onto the vocabulary chunk by chunk
+(kazft.train.chunked_ce). What changes is only the attention masks:
+
+* ``segments=None``: mlx-lm's masks (causal on global layers; causal and
+  windowed on the local, sliding-window layers); the result equals
+  ``model.model(inputs)`` bit for bit.
+* ``segments`` (B, L) int: several records packed into one row. Token i may
+  attend to token j iff both belong to the same record (same segment id),
+  j <= i, and, on sliding layers, i - j < sliding_window. Segment id 0 marks
+  padding: a padding token attends only to itself (a row with nothing to
+  attend to would give NaN). Positions are not reset per record: rotary
+  embeddings make attention scores depend on relative positions only, and the
+  mask isolates the records (tests/model/test_forward.py checks per-record
+  losses against each record run alone).
+
+``checkpoint=True`` recomputes each decoder layer in the backward pass
+(mx.checkpoint) instead of keeping its intermediates, from the first layer
+with trainable parameters up (the layers below it get no gradient, so nothing
+of theirs is kept anyway).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlx.core as mx
+import mlx.nn as nn
+from mlx.utils import tree_flatten
+
+
+def language_model(model: Any) -> Any:
+    """The gemma3_text.Model inside an mlx-lm gemma3 (multimodal) or gemma3_text Model."""
+    return model.language_model if "language_model" in model else model
+
+
+def text_model(model: Any) -> Any:
+    """The decoder stack (gemma3_text.Gemma3Model): embed_tokens, layers, norm."""
+    return language_model(model).model
+
+
+def head_layer(model: Any) -> nn.Module:
+    """The layer whose weight projects hidden states onto the vocabulary: the
+    tied embedding (Gemma 3), or ``lm_head`` where a checkpoint has its own."""
+    lm = language_model(model)
+    if getattr(lm, "tie_word_embeddings", True) or "lm_head" not in lm:
+        return lm.model.embed_tokens
+    return lm.lm_head
+
+
+def logit_softcap(model: Any) -> float | None:
+    """The final-logit soft-capping the model applies, as mlx-lm applies it.
+
+    mlx-lm's gemma3_text keeps no ``final_logit_softcapping`` (Gemma 3 ships
+    it as null), so this is None for Gemma 3: training then computes the same
+    logits that mlx-lm generates with."""
+    cap = getattr(language_model(model).args, "final_logit_softcapping", None)
+    return float(cap) if cap else None
+
+
+def segment_masks(segments: mx.array, window: int | None) -> tuple[mx.array, mx.array | None]:
+    """Boolean attention masks (B, 1, L, L) for packed rows: (global, sliding).
+
+    ``segments`` (B, L) int: record ids, 0 for padding. ``window``: the sliding
+    window of local layers (None: no sliding mask is returned)."""
+    seq = segments.shape[1]
+    pos = mx.arange(seq)
+    causal = pos[:, None] >= pos[None, :]  # (L, L), query i >= key j
+    same = segments[:, :, None] == segments[:, None, :]  # (B, L, L)
+    real = (segments != 0)[:, :, None]  # (B, L, 1)
+    eye = pos[:, None] == pos[None, :]  # (L, L)
+    allowed = (same & real & causal) | eye  # (B, L, L)
+    glob = allowed[:, None]  # (B, 1, L, L): broadcast over heads
+    if window is None:
+        return glob, None
+    near = (pos[:, None] - pos[None, :]) < window  # (L, L)
+    return glob, (allowed & near)[:, None]
+
+
+def _has_trainable(layer: nn.Module) -> bool:
+    return bool(tree_flatten(layer.trainable_parameters()))
+
+
+def hidden_states(
+    model: Any,
+    inputs: mx.array,
+    segments: mx.array | None = None,
+    checkpoint: bool = False,
+) -> mx.array:
+    """Final hidden states (B, L, H), after the final norm, of token ids (B, L).
+
+    ``model`` is what mlx_lm.load returns for gemma3 or gemma3_text (LoRA
+    layers applied or not). ``segments`` (B, L) int packs several records
+    per row (see the module docstring); ``checkpoint`` recomputes decoder
+    layers in the backward pass."""
+    from mlx_lm.models.base import create_attention_mask
+
+    tm = text_model(model)
+    h = tm.embed_tokens(inputs)  # (B, L, H)
+    # As mlx-lm: the sqrt(hidden) scale is rounded to bf16 first (as in the reference).
+    h = h * mx.array(tm.args.hidden_size**0.5, mx.bfloat16).astype(h.dtype)
+
+    pattern = tm.sliding_window_pattern
+    if segments is None:
+        global_mask: Any = create_attention_mask(h, None)
+        sliding_mask: Any = (
+            create_attention_mask(h, None, window_size=tm.window_size) if pattern > 1 else None
+        )
+    else:
+        if segments.shape != inputs.shape:
+            raise ValueError(f"segments {segments.shape} must match inputs {inputs.shape}")
+        global_mask, sliding_mask = segment_masks(segments, tm.window_size if pattern > 1 else None)
+
+    first_trained = (
+        next((i for i, layer in enumerate(tm.layers) if _has_trainable(layer)), len(tm.layers))
+        if checkpoint
+        else len(tm.layers)
+    )
+    for i, layer in enumerate(tm.layers):
+        mask = global_mask if i % pattern == pattern - 1 else sliding_mask
+        if i >= first_trained:
+            # The mask is closed over: a constant of the recompute, not an input.
+            h = nn.utils.checkpoint(layer, lambda x, layer=layer, mask=mask: layer(x, mask))(h)
+        else:
+            h = layer(h, mask)
+    return tm.norm(h)
