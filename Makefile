@@ -9,7 +9,7 @@ PIP := $(BIN)/python -m pip -q --disable-pip-version-check
 RECIPE ?= legal
 SRC := kazft tests
 
-.PHONY: help setup test check fix demo train doctor clean
+.PHONY: help setup setup-test test check fix demo train doctor bench clean
 
 help:
 	@echo "make setup           create .venv with the pinned dependencies (idempotent)"
@@ -29,10 +29,19 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 setup: $(STAMP)
 
-test: setup
+# The test suite also needs the interop group (CPU torch + peft) for the PEFT
+# export tests; users who only train and generate never install it.
+INTEROP_STAMP := $(VENV)/.kazft-interop-installed
+$(INTEROP_STAMP): $(STAMP)
+	$(PIP) install -c requirements/constraints.txt -e ".[dev,interop]"
+	@touch $@
+
+setup-test: $(INTEROP_STAMP)
+
+test: setup-test
 	$(BIN)/python -m pytest -q
 
-check: setup
+check: setup-test
 	$(BIN)/ruff check $(SRC)
 	$(BIN)/ruff format --check $(SRC)
 	$(BIN)/mypy kazft
@@ -57,6 +66,15 @@ DEMO_QUESTION ?= Шағым беру мерзімі өтіп кетсе не б�
 demo: setup
 	HF_HUB_OFFLINE=1 $(BIN)/kazft train recipes/demo.yaml --overwrite
 	HF_HUB_OFFLINE=1 $(BIN)/kazft generate --recipe recipes/demo.yaml --max-tokens 48 "$(DEMO_QUESTION)"
+
+# kazft against mlx-lm (speed and memory), side by side: benchmarks/README.md.
+# `make bench BENCH_ARGS=--quick` (or `make bench-quick`): tiny and mid-size models only.
+BENCH_ARGS ?=
+.PHONY: bench bench-quick
+bench: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+bench-quick: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m benchmarks.run --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from data_helpers import jsonl_bytes
+from .data_helpers import jsonl_bytes
 
 from kazft.recipe import Recipe
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from data_helpers import enc
+from .data_helpers import enc
 
 from kazft.data.pipeline import prepare
 from kazft.errors import DataError

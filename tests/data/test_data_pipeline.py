@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from data_helpers import qa
+from .data_helpers import qa
 
 from kazft.data.batching import BatchIterator, fixed_batches
 from kazft.data.pipeline import prepare

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from data_helpers import enc, qa
+from .data_helpers import enc, qa
 
 from kazft.data.pipeline import prepare
 from kazft.data.render import ChatEncoder, Example, prompt_messages, render_prompt

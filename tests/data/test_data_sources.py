@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from data_helpers import qa
+from .data_helpers import qa
 
 from kazft.data.pipeline import prepare
 from kazft.data.sources import Source, parse_source

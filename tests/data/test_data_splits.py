@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from data_helpers import qa
+from .data_helpers import qa
 
 from kazft.data.pipeline import prepare
 from kazft.data.records import normalise_key
@@ -116,13 +116,16 @@ def _recipe_file(tmp_path, data_yaml: str):
             "  test: t2.jsonl\n  split:\n    test: 0.1\n",
             "data: split.test has no effect when data.test names test files",
         ),
-        ("  packing: true\n", "data: packing: true is not supported"),
     ],
 )
 def test_keys_that_would_have_no_effect_are_errors(tmp_path, data_yaml, expected):
     with pytest.raises(RecipeError) as exc:
         load_recipe(_recipe_file(tmp_path, data_yaml))
     assert f"line 3: {expected}" in str(exc.value)
+
+
+def test_packing_is_accepted(tmp_path):
+    assert load_recipe(_recipe_file(tmp_path, "  packing: true\n")).data.packing is True
 
 
 def test_default_or_zero_split_with_valid_files_is_fine(tmp_path):

@@ -10,7 +10,7 @@ import mlx.core as mx
 import mlx_lm
 import numpy as np
 import pytest
-from export_helpers import KEYS, build_run, logits
+from .export_helpers import KEYS, build_run, logits
 
 from kazft.errors import ModelError
 from kazft.export.mlx import export_mlx

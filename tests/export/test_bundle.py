@@ -13,7 +13,7 @@ import mlx_lm
 import numpy as np
 import pytest
 import yaml
-from export_helpers import build_run, logits
+from .export_helpers import build_run, logits
 
 from kazft.cli import main
 from kazft.export.bundle import export_bundle

@@ -9,7 +9,7 @@ import mlx.nn as nn
 import mlx_lm
 import numpy as np
 import pytest
-from export_helpers import PROMPT, logits
+from .export_helpers import PROMPT, logits
 
 from kazft.cli import main
 from kazft.export.drift import measure_drift

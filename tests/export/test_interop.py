@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from export_helpers import PROMPT, logits
+from .export_helpers import PROMPT, logits
 
 from kazft.export.fused import export_fused
 from kazft.export.peft import export_peft

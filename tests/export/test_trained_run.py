@@ -8,7 +8,7 @@ import mlx.core as mx
 import mlx_lm
 import numpy as np
 import pytest
-from export_helpers import logits, write_data
+from .export_helpers import logits, write_data
 
 from kazft.cli import main
 from kazft.export.fused import load_as_trained

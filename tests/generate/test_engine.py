@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import mlx.core as mx
 import pytest
-from gen_helpers import QUESTION
+from .gen_helpers import QUESTION
 from mlx.utils import tree_flatten
 
 from kazft.errors import ModelError

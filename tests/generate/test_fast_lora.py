@@ -8,7 +8,7 @@ from pathlib import Path
 import mlx.core as mx
 import mlx.nn as nn
 import pytest
-from gen_helpers import QUESTION, write_adapter
+from .gen_helpers import QUESTION, write_adapter
 from mlx.utils import tree_unflatten
 
 from kazft.errors import ModelError

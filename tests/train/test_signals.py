@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from train_helpers import make_recipe
+from .train_helpers import make_recipe
 
 from kazft.train.signals import StopFlag
 

@@ -9,7 +9,7 @@ import mlx.nn as nn
 import numpy as np
 import pytest
 from mlx.utils import tree_flatten
-from train_helpers import make_recipe, random_rows, synthetic_batch
+from .train_helpers import make_recipe, random_rows, synthetic_batch
 
 from kazft.errors import KazftError
 from kazft.train.setup import TrainData

@@ -14,7 +14,7 @@ import mlx.core as mx
 import mlx_lm
 import pytest
 from mlx.utils import tree_flatten
-from train_helpers import make_recipe
+from .train_helpers import make_recipe
 
 from kazft.errors import Interrupted, KazftError
 from kazft.train.callbacks import Callback, read_metrics
