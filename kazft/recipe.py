@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -82,11 +82,6 @@ class DataSection(Strict):
     @model_validator(mode="after")
     def _takes_effect(self) -> DataSection:
         # A key that would be silently ignored is an error (issue 9).
-        if self.packing:
-            raise ValueError(
-                "packing: true is not supported (packed examples would attend to each other "
-                "without a block-diagonal attention mask); remove the key"
-            )
         no_split = (SplitSection(), SplitSection(valid=0.0, test=0.0))
         if self.valid is not None and self.split not in no_split:
             raise ValueError(
@@ -127,6 +122,9 @@ class TrainSection(Strict):
     eps: float = Field(1e-8, gt=0)
     grad_clip: float | None = Field(1.0, gt=0)
     grad_checkpoint: Literal["auto", "on", "off"] = "auto"
+    # Positions whose logits are computed at once by the chunked cross-entropy
+    # (kazft.train.chunked_ce); "auto" sizes it from the available memory.
+    loss_chunk: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
     save_every: int = Field(200, ge=1)
     keep_checkpoints: int = Field(3, ge=1)
     eval_every: int = Field(100, ge=1)
@@ -209,7 +207,8 @@ def _read_yaml(path: Path) -> tuple[dict, dict[tuple[str, ...], int]]:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
-        raise RecipeError(str(path), [f"{where}not valid YAML ({getattr(err, 'problem', err)})"])
+        problem = getattr(err, "problem", err)
+        raise RecipeError(str(path), [f"{where}not valid YAML ({problem})"]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -297,14 +296,22 @@ def _explain(err: Any, lines: dict, overrides: set[tuple[str, ...]]) -> str:
         return f"{prefix}{dotted}: required key is missing"
     ctx = err.get("ctx") or {}
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        bound = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=",
-                 "less_than": "<"}[kind]
+        bound = {
+            "greater_than_equal": ">=",
+            "greater_than": ">",
+            "less_than_equal": "<=",
+            "less_than": "<",
+        }[kind]
         limit = next(iter(ctx.values()), "?")
-        return f"{prefix}{where}{dotted}: {err['input']!r} is out of range (must be {bound} {limit})"
+        return (
+            f"{prefix}{where}{dotted}: {err['input']!r} is out of range (must be {bound} {limit})"
+        )
     if kind == "literal_error":
         return f"{prefix}{where}{dotted}: {err['input']!r} is not allowed (expected {ctx.get('expected')})"
     msg = err["msg"].removeprefix("Value error, ")
-    got = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
+    got = (
+        f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
+    )
     return f"{prefix}{where}{dotted or 'recipe'}: {msg}{got}"
 
 

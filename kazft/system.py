@@ -91,7 +91,7 @@ def mlx_info() -> MlxInfo:
         except (AttributeError, RuntimeError):
             info = {}
     kind = "gpu" if dev.type == mx.DeviceType.gpu else "cpu"
-    return MlxInfo(mx.__version__, kind, metal, cuda, info)
+    return MlxInfo(getattr(mx, "__version__", "unknown"), kind, metal, cuda, info)
 
 
 def platform_summary() -> dict[str, str]:

@@ -85,10 +85,10 @@ def load(base: str, revision: str | None = None, adapter_path: str | None = None
 
     folder = resolve_model(base, revision)
     try:
-        model, tokenizer = mlx_lm.load(str(folder), adapter_path=adapter_path)
+        loaded = mlx_lm.load(str(folder), adapter_path=adapter_path)
     except (FileNotFoundError, ValueError, KeyError) as err:
         raise ModelError(f"{folder}: could not load the model ({err})") from None
-    return model, tokenizer, folder
+    return loaded[0], loaded[1], folder
 
 
 # Only what a tokenizer needs: never weights, never code (no *.py).

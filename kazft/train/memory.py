@@ -11,9 +11,14 @@
 * ``activations``: what the backward pass keeps for ``batch_size`` sequences of
   ``max_seq_length`` tokens (every decoder layer's intermediates, or only each
   layer's input plus one layer's intermediates with gradient checkpointing);
-* ``logits``: the (tokens x vocabulary) logits in the model's dtype, their
-  float32 copy and the float32 gradient; 262,208 entries per token for Gemma 3,
-  which is why long sequences cost so much;
+* ``logits``: the head's working set in the chunked cross-entropy
+  (kazft.train.chunked_ce), which never holds the (tokens x vocabulary)
+  logits: about ``IN_FLIGHT`` = 10 float32 (chunk x vocabulary) buffers in
+  flight (measured, docs/memory.md) plus four float32 (tokens x hidden)
+  tensors (the hidden states, the per-position gradient, its gathered and
+  scattered copies): ``10 * chunk * V * 4 + 4 * B * L * H * 4`` bytes, with
+  ``chunk`` = train.loss_chunk or, for ``auto``, what auto_chunk picks for
+  the memory available;
 * ``overhead``: 10 % for MLX's buffer cache and fragmentation.
 
 It is an estimate (labelled as such); the trainer reports the measured peak at
@@ -28,6 +33,9 @@ from typing import Any
 from kazft.recipe import Recipe
 
 GiB = 1024**3
+# (chunk x V) float32 buffers the chunked cross-entropy keeps in flight
+# (kazft.train.chunked_ce.IN_FLIGHT; repeated so this module loads without mlx).
+IN_FLIGHT = 10
 _DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 
@@ -108,21 +116,40 @@ def _activations(s: Shapes, recipe: Recipe, checkpoint: bool) -> int:
     return s.layers * layer
 
 
+def loss_chunk(recipe: Recipe, vocab: int, available_bytes: int | None = None) -> int:
+    """Positions per head chunk: train.loss_chunk, or for ``auto`` what
+    chunked_ce.auto_chunk picks (``available_bytes`` None: this machine's
+    available memory, as the trainer decides it)."""
+    if recipe.train.loss_chunk != "auto":
+        return recipe.train.loss_chunk
+    from kazft.train.chunked_ce import auto_chunk
+
+    return auto_chunk(vocab, available_bytes)
+
+
+def _logits(s: Shapes, recipe: Recipe, chunk: int) -> int:
+    tokens = recipe.train.batch_size * recipe.data.max_seq_length
+    return IN_FLIGHT * chunk * s.vocab * 4 + 4 * tokens * s.hidden * 4
+
+
 def estimate(
-    recipe: Recipe, model_config: dict[str, Any], checkpoint: bool | None = None
+    recipe: Recipe,
+    model_config: dict[str, Any],
+    checkpoint: bool | None = None,
+    available_bytes: int | None = None,
 ) -> dict[str, int]:
     """Peak-memory breakdown in bytes; ``checkpoint`` None means the recipe's
-    setting, with ``auto`` resolved by :func:`resolve_grad_checkpoint`."""
+    setting, with ``auto`` resolved by :func:`resolve_grad_checkpoint`;
+    ``available_bytes`` sizes ``loss_chunk: auto`` (None: this machine)."""
     s = Shapes.from_config(model_config)
     if checkpoint is None:
-        checkpoint = resolve_grad_checkpoint(recipe, model_config)
+        checkpoint = resolve_grad_checkpoint(recipe, model_config, available_bytes=available_bytes)
     n_adapter = adapter_parameters(s, recipe)
-    tokens = recipe.train.batch_size * recipe.data.max_seq_length
     parts = {
         "weights": _weights(s, recipe),
         "adapter": n_adapter * (20 if recipe.train.grad_accum > 1 else 16),
         "activations": _activations(s, recipe, checkpoint),
-        "logits": tokens * s.vocab * (s.dtype_bytes + 8),
+        "logits": _logits(s, recipe, loss_chunk(recipe, s.vocab, available_bytes)),
     }
     parts["overhead"] = sum(parts.values()) // 10
     parts["total"] = sum(parts.values())
@@ -145,16 +172,21 @@ def memory_budget() -> int | None:
 
 
 def resolve_grad_checkpoint(
-    recipe: Recipe, model_config: dict[str, Any], budget: int | None = None
+    recipe: Recipe,
+    model_config: dict[str, Any],
+    budget: int | None = None,
+    available_bytes: int | None = None,
 ) -> bool:
-    """``auto``: on when, without it, the estimate would pass half the budget
-    (or 8 GiB when the machine's memory is unknown)."""
+    """``auto``: on when, without it, the estimate (with the chunked loss's
+    logits term) would pass half the budget (or 8 GiB when the machine's
+    memory is unknown)."""
     setting = recipe.train.grad_checkpoint
     if setting != "auto":
         return setting == "on"
     budget = budget if budget is not None else memory_budget()
     limit = budget / 2 if budget else 8 * GiB
-    return estimate(recipe, model_config, checkpoint=False)["total"] > limit
+    off = estimate(recipe, model_config, checkpoint=False, available_bytes=available_bytes)
+    return off["total"] > limit
 
 
 def advice(recipe: Recipe, model_config: dict[str, Any], checkpoint: bool) -> list[str]:

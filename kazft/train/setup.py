@@ -46,10 +46,12 @@ def load_data(recipe: Recipe, tokenizer: Any, log: Callable[[str], None] = print
 
     prep = prepare(recipe, tokenizer)
     tr = recipe.train
-    it = BatchIterator(prep.train, tr.batch_size, tr.seed)
-    valid = fixed_batches(prep.valid, tr.val_batches, tr.batch_size, tr.seed)
+    # Packing: rows of up to max_seq_length positions, several records each.
+    pack = recipe.data.max_seq_length if recipe.data.packing else None
+    it = BatchIterator(prep.train, tr.batch_size, tr.seed, packing=pack)
+    valid = fixed_batches(prep.valid, tr.val_batches, tr.batch_size, tr.seed, packing=pack)
     n_test_batches = -(-len(prep.test) // tr.batch_size)
-    test = fixed_batches(prep.test, n_test_batches, tr.batch_size, tr.seed)
+    test = fixed_batches(prep.test, n_test_batches, tr.batch_size, tr.seed, packing=pack)
     for note in prep.report.notes:
         log(f"note: {note}")
     skipped = sum(1 for i in prep.report.issues if i.kind != "truncated")

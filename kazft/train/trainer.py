@@ -88,15 +88,25 @@ def make_step_functions(
     state = [model.state, optimizer.state, mx.random.state]
 
     def scaled(
-        model: nn.Module, inputs: mx.array, targets: mx.array, mask: mx.array, inv_n: mx.array
+        model: nn.Module,
+        inputs: mx.array,
+        targets: mx.array,
+        mask: mx.array,
+        inv_n: mx.array,
+        *segments: mx.array,
     ) -> tuple[mx.array, mx.array, mx.array]:
-        loss_sum, n = loss(model, inputs, targets, mask)
+        loss_sum, n = loss(model, inputs, targets, mask, *segments)
         return loss_sum * inv_n, loss_sum, n
 
     loss_and_grad = nn.value_and_grad(model, scaled)
 
-    def micro_grad(inputs: mx.array, targets: mx.array, mask: mx.array, inv_n: mx.array) -> tuple:
-        (_, loss_sum, n), grads = loss_and_grad(model, inputs, targets, mask, inv_n)
+    # ``segments``: nothing (one record per row) or the (B, L) record ids of
+    # packed rows; a run uses one form throughout, so the compiled graph is
+    # traced once per batch shape as before.
+    def micro_grad(
+        inputs: mx.array, targets: mx.array, mask: mx.array, inv_n: mx.array, *segments: mx.array
+    ) -> tuple:
+        (_, loss_sum, n), grads = loss_and_grad(model, inputs, targets, mask, inv_n, *segments)
         return loss_sum, n, grads
 
     def update(grads: dict) -> mx.array:
@@ -114,12 +124,25 @@ def make_step_functions(
     return micro_grad, update
 
 
+def _segments(batch: Any) -> list[mx.array]:
+    """[segments] of a packed batch, [] otherwise (the loss's optional argument)."""
+    seg = getattr(batch, "segments", None)
+    return [] if seg is None else [mx.array(seg)]
+
+
 def evaluate(model: nn.Module, batches: Sequence[Any], loss: Callable) -> float:
     """Mean loss per trained token over ``batches`` (dropout off, no RNG drawn)."""
     model.eval()
     total, n = 0.0, 0.0
     for b in batches:
-        loss_sum, n_b = loss(model, mx.array(b.inputs), mx.array(b.targets), mx.array(b.mask))
+        loss_sum, n_b = loss(
+            model,
+            mx.array(b.inputs),
+            mx.array(b.targets),
+            mx.array(b.mask),
+            *_segments(b),
+            grad=False,
+        )
         mx.eval(loss_sum, n_b)
         total, n = total + loss_sum.item(), n + n_b.item()
     model.train()
@@ -203,6 +226,9 @@ def train(
     ]
     cbs += [Progress(bar=progress)] if progress is not None else []
     cbs += list(callbacks)
+    # None: sized once per process from the memory available (chunked_ce.auto_chunk).
+    chunk = None if tr.loss_chunk == "auto" else tr.loss_chunk
+    loss = partial(loss, chunk=chunk)
     micro_grad, update = make_step_functions(model, optimizer, loss, tr.grad_clip, compiled)
     mx_state = [model.state, optimizer.state, mx.random.state]
 
@@ -287,7 +313,11 @@ def train(
                 grads, loss_sum = None, 0.0
                 for b in batches:
                     ls, _, g = micro_grad(
-                        mx.array(b.inputs), mx.array(b.targets), mx.array(b.mask), inv_n
+                        mx.array(b.inputs),
+                        mx.array(b.targets),
+                        mx.array(b.mask),
+                        inv_n,
+                        *_segments(b),
                     )
                     grads = g if grads is None else tree_map(mx.add, grads, g)
                     mx.eval(ls, grads)

@@ -20,7 +20,8 @@ def test_doctor_reports_what_mlx_and_the_os_say(capsys):
     assert info["default_device"] == expected
     assert info["metal_available"] == mx.metal.is_available()
     if sys.platform.startswith("linux"):
-        meminfo = dict(line.split(":", 1) for line in open("/proc/meminfo"))
+        with open("/proc/meminfo") as f:
+            meminfo = dict(line.split(":", 1) for line in f)
         total = int(meminfo["MemTotal"].split()[0]) * 1024
         assert info["memory_total_bytes"] == total
     assert info["kazft_cache"] == os.environ["KAZFT_HOME"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kazft.data.batching import WINDOW, BatchIterator, fixed_batches, make_batch
+from kazft.data.batching import WINDOW, BatchIterator, fixed_batches, make_batch, pack_rows
 from kazft.data.render import Example
 from kazft.errors import DataError
 
@@ -98,3 +98,73 @@ def test_fixed_batches_are_the_same_every_call():
     assert [len(x.inputs) for x in every] == [3, 3, 1]
     assert sorted(i for x in every for i in _ids(x)) == list(range(7))
     assert fixed_batches([], 4, 3, 0) == []
+
+
+def test_pack_rows_shifts_each_record_on_its_own():
+    a = Example([2, 10, 11, 12], [False, False, True, True], "a", None)
+    b = Example([2, 20, 21], [False, True, True], "b", None)
+    c = Example([2, 30], [False, True], "c", None)
+    batch = pack_rows([[a, b], [c]])
+    assert batch.inputs.tolist() == [[2, 10, 11, 2, 20, 0, 0, 0], [2, 0, 0, 0, 0, 0, 0, 0]]
+    assert batch.targets.tolist() == [[10, 11, 12, 20, 21, 0, 0, 0], [30, 0, 0, 0, 0, 0, 0, 0]]
+    assert batch.mask.tolist() == [[0, 1, 1, 1, 1, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0]]
+    assert batch.segments is not None and batch.segments.dtype == np.int32
+    assert batch.segments.tolist() == [[1, 1, 1, 2, 2, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0]]
+    assert (batch.n_trained, batch.n_tokens) == (5, 6)
+    assert make_batch([a]).segments is None
+
+
+def _trained(exs: list[Example]) -> list[int]:
+    """Every trained target token (they encode the record and the position)."""
+    return sorted(t for e in exs for t, m in zip(e.tokens[1:], e.mask[1:], strict=True) if m)
+
+
+def _packed_trained(batches) -> list[int]:
+    return sorted(int(t) for b in batches for t in b.targets[b.mask == 1])
+
+
+def test_packed_epochs_fit_rows_and_train_every_record_once():
+    exs = _examples(40)
+    cap = 256
+    it = BatchIterator(exs, batch_size=2, seed=5, packing=cap)
+    n = it.batches_per_epoch
+    assert n < 20  # fewer rows than records: they are packed
+    for epoch in range(2):
+        batches = [it.batch(epoch * n + i) for i in range(n)]
+        for b in batches:
+            assert b.segments is not None and b.inputs.shape[1] % 8 == 0
+            used = (b.segments != 0).sum(axis=1)
+            assert used.max() <= cap
+            assert ((b.segments == 0) == (np.arange(b.inputs.shape[1]) >= used[:, None])).all()
+            assert b.n_tokens == int(used.sum()) and b.n_trained == int(b.mask.sum())
+        assert _packed_trained(batches) == _trained(exs)
+    # the epochs order the rows differently
+    assert [it.batch(i).inputs.tolist() for i in range(n)] != [
+        it.batch(n + i).inputs.tolist() for i in range(n)
+    ]
+
+
+def test_packed_batch_is_a_pure_function_of_its_index():
+    exs = _examples(37)
+    a = BatchIterator(exs, batch_size=3, seed=11, packing=300)
+    order = [a.batch(i) for i in range(12)]
+    b = BatchIterator(exs, batch_size=3, seed=11, packing=300)
+    for i in [9, 2, 11, 0, 5]:
+        got = b.batch(i)
+        for f in ("inputs", "targets", "mask", "segments"):
+            assert np.array_equal(getattr(got, f), getattr(order[i], f)), (i, f)
+    other = BatchIterator(exs, batch_size=3, seed=12, packing=300)
+    assert any(
+        not np.array_equal(other.batch(i).inputs, order[i].inputs) for i in range(len(order))
+    )
+
+
+def test_fixed_batches_pack_the_same_records():
+    exs = _examples(30)
+    plain = fixed_batches(exs, n_batches=4, batch_size=3, seed=2)
+    packed = fixed_batches(exs, n_batches=4, batch_size=3, seed=2, packing=256)
+    assert _packed_trained(packed) == _packed_trained(plain)
+    assert len(packed) < len(plain)
+    again = fixed_batches(exs, n_batches=4, batch_size=3, seed=2, packing=256)
+    assert all(np.array_equal(x.segments, y.segments) for x, y in zip(packed, again, strict=True))
+    assert all((b.segments != 0).sum(axis=1).max() <= 256 for b in packed)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from .data_helpers import qa
 
 from kazft.data.pipeline import prepare
 from kazft.data.records import normalise_key
 from kazft.data.splits import seeded_split
 from kazft.errors import DataError, RecipeError
 from kazft.recipe import load_recipe
+
+from .data_helpers import qa
 
 
 def test_normalised_key():

@@ -7,9 +7,10 @@ import mlx.nn as nn
 import numpy as np
 import pytest
 from mlx.utils import tree_flatten
-from .train_helpers import random_rows, synthetic_batch
 
 from kazft.train.loss import loss_fn
+
+from .train_helpers import random_rows, synthetic_batch
 
 
 def _full_logits_loss(model, inputs, targets, mask):

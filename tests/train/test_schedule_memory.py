@@ -11,7 +11,7 @@ import pytest
 from kazft.model.lora import apply_lora, summarize
 from kazft.model.tiny import SIZES, model_config
 from kazft.recipe import Recipe, TrainSection
-from kazft.train import memory
+from kazft.train import chunked_ce, memory
 from kazft.train.schedule import build_schedule, lr_at
 
 
@@ -64,8 +64,19 @@ def test_estimate_parts_for_the_legal_recipe_on_gemma_3_4b():
     n = 16 * 64 * (4608 + 3584 + 3584 + 4608)
     assert memory.adapter_parameters(memory.Shapes.from_config(GEMMA_4B), r) == n
     assert parts["adapter"] == 16 * n
-    # logits over 262,208 entries per token: bf16 output, fp32 copy and gradient.
-    assert parts["logits"] == 1024 * 262208 * (2 + 8)
+    # The chunked cross-entropy: ten fp32 (chunk x 262,208) buffers in flight plus four
+    # fp32 (tokens x hidden) tensors; chunk "auto" with 8 GiB available is 24 positions.
+    assert memory.IN_FLIGHT == chunked_ce.IN_FLIGHT
+    at_8 = memory.estimate(r, GEMMA_4B, checkpoint=True, available_bytes=8 * memory.GiB)
+    assert at_8["logits"] == 10 * 24 * 262208 * 4 + 4 * 1024 * 2560 * 4
+    fixed = _recipe(
+        data={"train": "x.jsonl", "max_seq_length": 1024},
+        lora={"rank": 64, "alpha": 16, "layers": 16},
+        train={"loss_chunk": 64},
+    )
+    assert memory.estimate(fixed, GEMMA_4B, checkpoint=True)["logits"] == (
+        10 * 64 * 262208 * 4 + 4 * 1024 * 2560 * 4
+    )
     assert 2.0 * memory.GiB < parts["weights"] < 3.0 * memory.GiB  # 4-bit 4B (~3.9e9 values)
     assert parts["total"] == sum(v for k, v in parts.items() if k != "total")
     off = memory.estimate(r, GEMMA_4B, checkpoint=False)
@@ -74,8 +85,13 @@ def test_estimate_parts_for_the_legal_recipe_on_gemma_3_4b():
 
 def test_auto_checkpointing_and_advice_follow_the_budget():
     r = _recipe(data={"train": "x.jsonl", "max_seq_length": 2048}, train={"batch_size": 2})
-    assert memory.resolve_grad_checkpoint(r, GEMMA_4B, budget=16 * memory.GiB)
-    assert not memory.resolve_grad_checkpoint(r, GEMMA_4B, budget=512 * memory.GiB)
+    eight = 8 * memory.GiB  # sizes loss_chunk: auto as on an 8 GiB machine
+    assert memory.resolve_grad_checkpoint(r, GEMMA_4B, 16 * memory.GiB, eight)
+    assert not memory.resolve_grad_checkpoint(r, GEMMA_4B, 512 * memory.GiB, eight)
+    # The auto decision follows the estimate without checkpointing (logits term included).
+    off = memory.estimate(r, GEMMA_4B, checkpoint=False, available_bytes=eight)["total"]
+    assert memory.resolve_grad_checkpoint(r, GEMMA_4B, int(2 * off) - 2, eight)
+    assert not memory.resolve_grad_checkpoint(r, GEMMA_4B, int(2 * off) + 2, eight)
     tips = memory.advice(r, GEMMA_4B, checkpoint=False)
     assert tips[0].startswith("set train.grad_checkpoint: on")
     assert any("data.max_seq_length to 1024" in t for t in tips)
