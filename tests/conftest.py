@@ -27,7 +27,9 @@ def tiny_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from kazft.model.tiny import build
 
     base = tmp_path_factory.mktemp("tiny")
-    return {layout: build(base / layout, layout=layout, seed=0) for layout in ("gemma3", "gemma3_text")}
+    return {
+        layout: build(base / layout, layout=layout, seed=0) for layout in ("gemma3", "gemma3_text")
+    }
 
 
 @pytest.fixture(scope="session")

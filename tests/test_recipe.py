@@ -62,7 +62,10 @@ def test_unknown_key_names_file_line_path_and_suggestion(tmp_path):
 
 
 def test_all_problems_reported_at_once_with_ranges(tmp_path):
-    p = _write(tmp_path, BASE + "lora:\n  rank: 0\n  dropout: 1.5\ntrain:\n  learning_rate: abc\n  itres: 5\n")
+    p = _write(
+        tmp_path,
+        BASE + "lora:\n  rank: 0\n  dropout: 1.5\ntrain:\n  learning_rate: abc\n  itres: 5\n",
+    )
     with pytest.raises(RecipeError) as exc:
         load_recipe(p)
     problems = exc.value.problems

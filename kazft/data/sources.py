@@ -112,7 +112,7 @@ def _dataset_rows(src: Source) -> Iterator[tuple[str, Any]]:
         raise DataError(
             f"{src.label}: could not load the dataset from {where} ({type(err).__name__}: "
             f"{str(err).strip()[:300]}). Check the name, the split, your network, and "
-            "`huggingface-cli login` for gated datasets"
+            "`hf auth login` for gated datasets"
         ) from None
     label = f"{src.loader}:{src.name}" if src.kind == "loader" else src.name
     for row, item in enumerate(ds):

@@ -68,7 +68,7 @@ def resolve_model(base: str, revision: str | None = None) -> Path:
     except Exception as err:  # network, auth, missing repo: all user-fixable
         raise ModelError(
             f"could not fetch {base!r} from the Hugging Face hub ({type(err).__name__}: {err}). "
-            "Check the id, your network, and `huggingface-cli login` for gated models "
+            "Check the id, your network, and `hf auth login` for gated models "
             "(Gemma needs its license accepted on the hub)."
         ) from None
     check_safetensors_only(path)
@@ -118,15 +118,20 @@ def load_tokenizer(base: str, revision: str | None = None):
             raise ModelError(
                 f"could not fetch the tokenizer of {base!r} from the Hugging Face hub "
                 f"({type(err).__name__}: {err}). Check the id, your network, and "
-                "`huggingface-cli login` for gated models (Gemma needs its license accepted)."
+                "`hf auth login` for gated models (Gemma needs its license accepted)."
             ) from None
-    if not any((folder / f).exists() for f in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")):
+    if not any(
+        (folder / f).exists()
+        for f in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")
+    ):
         raise ModelError(f"{folder}: no tokenizer files (tokenizer.json or tokenizer.model)")
     eos = None
     if (folder / "config.json").exists():
         eos = load_config(folder).get("eos_token_id")
     elif (folder / "generation_config.json").exists():
-        eos = json.loads((folder / "generation_config.json").read_text(encoding="utf-8")).get("eos_token_id")
+        eos = json.loads((folder / "generation_config.json").read_text(encoding="utf-8")).get(
+            "eos_token_id"
+        )
     try:
         return mlx_load_tokenizer(folder, eos_token_ids=eos)
     except (OSError, ValueError, KeyError) as err:

@@ -50,23 +50,47 @@ class Sizes:
 # 64 along the input and silently skips a layer that does not divide.
 SIZES = {
     "tiny": Sizes(
-        hidden=128, layers=6, heads=4, kv_heads=2, head_dim=32, mlp=256, vocab=2048,
+        hidden=128,
+        layers=6,
+        heads=4,
+        kv_heads=2,
+        head_dim=32,
+        mlp=256,
+        vocab=2048,
         sliding_window=32,
     ),
     "mid": Sizes(
-        hidden=1024, layers=12, heads=8, kv_heads=4, head_dim=128, mlp=4096, vocab=32768,
+        hidden=1024,
+        layers=12,
+        heads=8,
+        kv_heads=4,
+        head_dim=128,
+        mlp=4096,
+        vocab=32768,
         sliding_window=512,
     ),
     "gemma-3-4b": Sizes(
-        hidden=2560, layers=34, heads=8, kv_heads=4, head_dim=256, mlp=10240, vocab=262208,
+        hidden=2560,
+        layers=34,
+        heads=8,
+        kv_heads=4,
+        head_dim=256,
+        mlp=10240,
+        vocab=262208,
         sliding_window=1024,
     ),
 }
 
 # A SigLIP tower small enough to ignore: 56px images in 14px patches = 4x4
 # patches, pooled to 2x2 = 4 soft tokens per image.
-_VISION = {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 2,
-           "num_hidden_layers": 1, "image_size": 56, "patch_size": 14}
+_VISION = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_attention_heads": 2,
+    "num_hidden_layers": 1,
+    "image_size": 56,
+    "patch_size": 14,
+}
 
 
 def text_config(s: Sizes) -> dict:
@@ -120,8 +144,12 @@ def model_config(s: Sizes, layout: str, dtype: str) -> dict:
         "initializer_range": 0.02,
         "eos_token_id": [1, END_OF_TURN_ID],
         "text_config": text_config(s),
-        "vision_config": {"model_type": "siglip_vision_model", "vision_use_head": False,
-                          "layer_norm_eps": 1e-6, **_VISION},
+        "vision_config": {
+            "model_type": "siglip_vision_model",
+            "vision_use_head": False,
+            "layer_norm_eps": 1e-6,
+            **_VISION,
+        },
         # mlx-lm assumes 262208 when the multimodal config has no top-level vocab_size.
         "vocab_size": s.vocab,
         "tie_word_embeddings": True,
@@ -134,21 +162,23 @@ def _text_shapes(s: Sizes) -> dict[str, tuple[int, ...]]:
     shapes: dict[str, tuple[int, ...]] = {"embed_tokens.weight": (s.vocab, s.hidden)}
     for i in range(s.layers):
         p = f"layers.{i}."
-        shapes.update({
-            p + "input_layernorm.weight": (s.hidden,),
-            p + "post_attention_layernorm.weight": (s.hidden,),
-            p + "pre_feedforward_layernorm.weight": (s.hidden,),
-            p + "post_feedforward_layernorm.weight": (s.hidden,),
-            p + "self_attn.q_proj.weight": (q, s.hidden),
-            p + "self_attn.k_proj.weight": (kv, s.hidden),
-            p + "self_attn.v_proj.weight": (kv, s.hidden),
-            p + "self_attn.o_proj.weight": (s.hidden, q),
-            p + "self_attn.q_norm.weight": (s.head_dim,),
-            p + "self_attn.k_norm.weight": (s.head_dim,),
-            p + "mlp.gate_proj.weight": (s.mlp, s.hidden),
-            p + "mlp.up_proj.weight": (s.mlp, s.hidden),
-            p + "mlp.down_proj.weight": (s.hidden, s.mlp),
-        })
+        shapes.update(
+            {
+                p + "input_layernorm.weight": (s.hidden,),
+                p + "post_attention_layernorm.weight": (s.hidden,),
+                p + "pre_feedforward_layernorm.weight": (s.hidden,),
+                p + "post_feedforward_layernorm.weight": (s.hidden,),
+                p + "self_attn.q_proj.weight": (q, s.hidden),
+                p + "self_attn.k_proj.weight": (kv, s.hidden),
+                p + "self_attn.v_proj.weight": (kv, s.hidden),
+                p + "self_attn.o_proj.weight": (s.hidden, q),
+                p + "self_attn.q_norm.weight": (s.head_dim,),
+                p + "self_attn.k_norm.weight": (s.head_dim,),
+                p + "mlp.gate_proj.weight": (s.mlp, s.hidden),
+                p + "mlp.up_proj.weight": (s.mlp, s.hidden),
+                p + "mlp.down_proj.weight": (s.hidden, s.mlp),
+            }
+        )
     shapes["norm.weight"] = (s.hidden,)
     return shapes
 
@@ -174,8 +204,14 @@ def _vision_shapes(text_hidden: int) -> dict[str, tuple[int, ...]]:
         for norm in ("layer_norm1", "layer_norm2"):
             shapes[f"{lp}{norm}.weight"] = (v,)
             shapes[f"{lp}{norm}.bias"] = (v,)
-        shapes.update({lp + "mlp.fc1.weight": (inter, v), lp + "mlp.fc1.bias": (inter,),
-                       lp + "mlp.fc2.weight": (v, inter), lp + "mlp.fc2.bias": (v,)})
+        shapes.update(
+            {
+                lp + "mlp.fc1.weight": (inter, v),
+                lp + "mlp.fc1.bias": (inter,),
+                lp + "mlp.fc2.weight": (v, inter),
+                lp + "mlp.fc2.bias": (v,),
+            }
+        )
     return shapes
 
 
@@ -213,7 +249,10 @@ def _save_shards(weights: dict[str, np.ndarray], out: Path, dtype: str, shards: 
     weight_map, total = {}, 0
     for k in range(shards):
         fname = f"model-{k + 1:05d}-of-{shards:05d}.safetensors"
-        chunk = {n: mx.array(weights[n]).astype(getattr(mx, dtype)) for n in names[k * per:(k + 1) * per]}
+        chunk = {
+            n: mx.array(weights[n]).astype(getattr(mx, dtype))
+            for n in names[k * per : (k + 1) * per]
+        }
         mx.save_safetensors(str(out / fname), chunk, metadata={"format": "pt"})
         for n, a in chunk.items():
             weight_map[n] = fname
@@ -247,14 +286,33 @@ def build(
             raise AssertionError(f"tokenizer has {n_tok} tokens, embedding only {s.vocab}")
         cfg = model_config(s, layout, dtype)
         (tmp / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
-        gen = {"bos_token_id": 2, "eos_token_id": [1, END_OF_TURN_ID], "pad_token_id": 0,
-               "cache_implementation": "hybrid", "do_sample": True, "top_k": 64, "top_p": 0.95}
+        gen = {
+            "bos_token_id": 2,
+            "eos_token_id": [1, END_OF_TURN_ID],
+            "pad_token_id": 0,
+            "cache_implementation": "hybrid",
+            "do_sample": True,
+            "top_k": 64,
+            "top_p": 0.95,
+        }
         (tmp / "generation_config.json").write_text(json.dumps(gen, indent=2) + "\n")
         shapes = weight_shapes(s, layout)
         _save_shards(random_weights(shapes, seed), tmp, dtype, shards=2)
-        (tmp / "kazft_build.json").write_text(json.dumps(
-            {"builder": "kazft model tiny", "builder_version": BUILDER_VERSION, "layout": layout, "seed": seed, "size": size,
-             "dtype": dtype, "sizes": asdict(s)}, indent=2) + "\n")
+        (tmp / "kazft_build.json").write_text(
+            json.dumps(
+                {
+                    "builder": "kazft model tiny",
+                    "builder_version": BUILDER_VERSION,
+                    "layout": layout,
+                    "seed": seed,
+                    "size": size,
+                    "dtype": dtype,
+                    "sizes": asdict(s),
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

@@ -28,7 +28,9 @@ CORPUS_FILES = ("corpus_kk.txt", "corpus_ru.txt")
 
 
 def _asset(name: str) -> str:
-    return resources.files("kazft.model").joinpath("assets").joinpath(name).read_text(encoding="utf-8")
+    return (
+        resources.files("kazft.model").joinpath("assets").joinpath(name).read_text(encoding="utf-8")
+    )
 
 
 def chat_template() -> str:

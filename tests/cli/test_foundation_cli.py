@@ -33,7 +33,9 @@ def test_doctor_table(capsys):
 
 
 def test_model_tiny_cli(tmp_path, capsys):
-    assert main(["model", "tiny", str(tmp_path / "m"), "--layout", "gemma3_text", "--seed", "3"]) == 0
+    assert (
+        main(["model", "tiny", str(tmp_path / "m"), "--layout", "gemma3_text", "--seed", "3"]) == 0
+    )
     assert "gemma3_text" in capsys.readouterr().out
     assert (tmp_path / "m" / "model.safetensors.index.json").exists()
     # a second build into the same folder is a user error: message, no traceback, exit 2
@@ -42,5 +44,7 @@ def test_model_tiny_cli(tmp_path, capsys):
 
 
 def test_python_dash_m_entry_point():
-    out = subprocess.run([sys.executable, "-m", "kazft", "--version"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "kazft", "--version"], capture_output=True, text=True
+    )
     assert out.returncode == 0 and out.stdout.startswith("kazft ")

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from .data_helpers import jsonl_bytes
 
 from kazft.recipe import Recipe
+
+from .data_helpers import jsonl_bytes
 
 
 @pytest.fixture

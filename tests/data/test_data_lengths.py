@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from .data_helpers import enc
 
 from kazft.data.pipeline import prepare
 from kazft.errors import DataError
+
+from .data_helpers import enc
 
 LONG = " ".join(f"Бап {i} бойынша еңбек шарты жасалады." for i in range(12))
 SYSTEM = "Көмекшісіз."

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-from .data_helpers import qa
 
 from kazft.data.batching import BatchIterator, fixed_batches
 from kazft.data.pipeline import prepare
@@ -15,6 +14,8 @@ from kazft.data.report import compact_locations, print_report, segments
 from kazft.errors import ModelError
 from kazft.model.load import load_tokenizer
 from kazft.recipe import load_recipe
+
+from .data_helpers import qa
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "legal" / "legal_qa.jsonl"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from .data_helpers import qa
 
 from kazft.data.pipeline import prepare
 from kazft.errors import DataError
+
+from .data_helpers import qa
 
 
 def _error(recipe, tok, path, **data) -> str:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from .data_helpers import enc, qa
 
 from kazft.data.pipeline import prepare
 from kazft.data.render import ChatEncoder, Example, prompt_messages, render_prompt
 from kazft.errors import DataError
 from kazft.recipe import DataSection
+
+from .data_helpers import enc, qa
 
 BOS, SOT, EOT = 2, 105, 106  # the tiny tokenizer keeps Gemma 3's ids
 

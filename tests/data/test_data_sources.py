@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from .data_helpers import qa
 
 from kazft.data.pipeline import prepare
 from kazft.data.sources import Source, parse_source
 from kazft.errors import DataError
+
+from .data_helpers import qa
 
 
 @pytest.fixture(autouse=True)

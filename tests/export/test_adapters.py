@@ -10,7 +10,6 @@ import mlx.core as mx
 import mlx_lm
 import numpy as np
 import pytest
-from .export_helpers import KEYS, build_run, logits
 
 from kazft.errors import ModelError
 from kazft.export.mlx import export_mlx
@@ -18,6 +17,8 @@ from kazft.export.peft import export_peft, target_regex
 from kazft.export.source import load_source
 from kazft.model.quantize import prepare_base
 from kazft.recipe import ModelSection
+
+from .export_helpers import KEYS, build_run, logits
 
 
 @pytest.mark.parametrize("name", ["gemma3", "gemma3_text"])

@@ -13,13 +13,14 @@ import mlx_lm
 import numpy as np
 import pytest
 import yaml
-from .export_helpers import build_run, logits
 
 from kazft.cli import main
 from kazft.export.bundle import export_bundle
 from kazft.export.source import load_source
 from kazft.model.load import resolve_model
 from kazft.model.manifest import fingerprint_base, sha256_file, verify_bundle
+
+from .export_helpers import build_run, logits
 
 LEGAL_SYSTEM = "Сіз Қазақстан Республикасының құқығы бойынша кеңес беретін көмекшісіз."
 

@@ -9,12 +9,13 @@ import mlx.nn as nn
 import mlx_lm
 import numpy as np
 import pytest
-from .export_helpers import PROMPT, logits
 
 from kazft.cli import main
 from kazft.export.drift import measure_drift
 from kazft.export.fused import export_fused, fuse_in_place, load_as_trained
 from kazft.export.source import load_source
+
+from .export_helpers import PROMPT, logits
 
 
 @pytest.mark.parametrize("name", ["gemma3", "gemma3_text", "gemma3_q4"])

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from .export_helpers import PROMPT, logits
 
 from kazft.export.fused import export_fused
 from kazft.export.peft import export_peft
 from kazft.export.source import load_source
+
+from .export_helpers import PROMPT, logits
 
 pytestmark = pytest.mark.interop
 torch = pytest.importorskip("torch")

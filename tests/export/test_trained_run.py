@@ -8,13 +8,14 @@ import mlx.core as mx
 import mlx_lm
 import numpy as np
 import pytest
-from .export_helpers import logits, write_data
 
 from kazft.cli import main
 from kazft.export.fused import load_as_trained
 from kazft.export.source import load_source
 from kazft.model.manifest import verify_bundle
 from kazft.recipe import Recipe
+
+from .export_helpers import logits, write_data
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,6 @@ from dataclasses import replace
 
 import mlx.core as mx
 import pytest
-from .gen_helpers import QUESTION
 from mlx.utils import tree_flatten
 
 from kazft.errors import ModelError
@@ -14,6 +13,8 @@ from kazft.generate.engine import Sampling
 from kazft.generate.prompt import prompt_ids, question_messages
 from kazft.generate.source import default_data
 from kazft.generate.stats import GenStats
+
+from .gen_helpers import QUESTION
 
 
 def _ids(engine, question: str = QUESTION) -> list[int]:

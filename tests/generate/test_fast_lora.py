@@ -8,7 +8,6 @@ from pathlib import Path
 import mlx.core as mx
 import mlx.nn as nn
 import pytest
-from .gen_helpers import QUESTION, write_adapter
 from mlx.utils import tree_unflatten
 
 from kazft.errors import ModelError
@@ -16,6 +15,8 @@ from kazft.generate.engine import Sampling
 from kazft.generate.fast_lora import InferenceLoRA, apply_adapter
 from kazft.generate.prompt import prompt_ids, question_messages
 from kazft.generate.source import default_data
+
+from .gen_helpers import QUESTION, write_adapter
 
 N = 16
 

@@ -76,7 +76,9 @@ def test_tokenizer_round_trips_kazakh(tiny_tokenizer):
     assert 3 not in ids  # no <unk>: byte fallback covers everything
     assert tiny_tokenizer.decode(ids) == KAZAKH
     for letter in "әғқңөұүһіӘҒҚҢӨҰҮҺІ":
-        assert tiny_tokenizer.decode(tiny_tokenizer.encode(letter, add_special_tokens=False)) == letter
+        assert (
+            tiny_tokenizer.decode(tiny_tokenizer.encode(letter, add_special_tokens=False)) == letter
+        )
 
 
 def test_build_is_byte_identical_for_one_seed(tmp_path):
@@ -85,8 +87,11 @@ def test_build_is_byte_identical_for_one_seed(tmp_path):
     c = build(tmp_path / "c", layout="gemma3_text", seed=8)
     assert _digests(a) == _digests(b)
     differ = {k for k in _digests(a) if _digests(a)[k] != _digests(c)[k]}
-    assert differ == {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
-                      "kazft_build.json"}
+    assert differ == {
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+        "kazft_build.json",
+    }
 
 
 def test_no_absolute_paths_in_model_folder(tiny_dir):

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from .train_helpers import ANSWERS, QUESTIONS, SUBJECTS
 
 

@@ -10,9 +10,10 @@ import sys
 import time
 
 import pytest
-from .train_helpers import make_recipe
 
 from kazft.train.signals import StopFlag
+
+from .train_helpers import make_recipe
 
 
 @pytest.mark.slow

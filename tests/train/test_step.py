@@ -9,11 +9,12 @@ import mlx.nn as nn
 import numpy as np
 import pytest
 from mlx.utils import tree_flatten
-from .train_helpers import make_recipe, random_rows, synthetic_batch
 
 from kazft.errors import KazftError
 from kazft.train.setup import TrainData
 from kazft.train.trainer import train
+
+from .train_helpers import make_recipe, random_rows, synthetic_batch
 
 QUIET = {"progress": None, "log": lambda s: None}
 

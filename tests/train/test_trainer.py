@@ -14,13 +14,14 @@ import mlx.core as mx
 import mlx_lm
 import pytest
 from mlx.utils import tree_flatten
-from .train_helpers import make_recipe
 
 from kazft.errors import Interrupted, KazftError
 from kazft.train.callbacks import Callback, read_metrics
 from kazft.train.checkpoint import list_checkpoints
 from kazft.train.schedule import lr_at
 from kazft.train.trainer import train
+
+from .train_helpers import make_recipe
 
 QUIET = {"progress": None, "log": lambda s: None}
 
