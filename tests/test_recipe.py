@@ -120,3 +120,20 @@ def test_resolved_recipe_round_trips(tmp_path):
     r = load_recipe(ROOT / "recipes" / "demo.yaml")
     again = _write(tmp_path, r.to_yaml())
     assert load_recipe(again).model_dump() == r.model_dump()
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    p = _write(tmp_path, BASE + "lora:\n  rank: [64\n")
+    with pytest.raises(RecipeError) as exc:
+        load_recipe(p)
+    assert str(p) in str(exc.value)
+    assert "not valid YAML" in str(exc.value) and "line " in str(exc.value)
+
+
+def test_cli_prints_recipe_errors_without_traceback(tmp_path, capsys):
+    from kazft.cli import main
+
+    p = _write(tmp_path, BASE + "lora:\n  lora_rank: 64\n")
+    assert main(["data", "check", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'rank'" in err and "Traceback" not in err
