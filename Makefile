@@ -62,10 +62,10 @@ train: setup
 
 # Train recipes/demo.yaml on the embedded tiny Gemma 3 (offline, about a minute),
 # then answer a training question with the adapter just written.
-DEMO_QUESTION ?= Шағым беру мерзімі өтіп кетсе не болады?
+DEMO_QUESTION ?= Талап қоюдың жалпы ескіру мерзімі қанша?
 demo: setup
 	HF_HUB_OFFLINE=1 $(BIN)/kazft train recipes/demo.yaml --overwrite
-	HF_HUB_OFFLINE=1 $(BIN)/kazft generate --recipe recipes/demo.yaml --max-tokens 48 "$(DEMO_QUESTION)"
+	HF_HUB_OFFLINE=1 $(BIN)/kazft generate --recipe recipes/demo.yaml --max-tokens 80 "$(DEMO_QUESTION)"
 
 # kazft against mlx-lm (speed and memory), side by side: benchmarks/README.md.
 # `make bench BENCH_ARGS=--quick` (or `make bench-quick`): tiny and mid-size models only.

@@ -28,7 +28,8 @@ def _qa(i: int) -> str:
 
 def test_demo_recipe_report(capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
-    assert main(["data", "check", "demo", "--set", "data.max_seq_length=2048"]) == 0
+    full = ["--set", "data.train=data/legal/legal_qa.jsonl", "--set", "data.split.valid=0.1"]
+    assert main(["data", "check", "demo", "--set", "data.max_seq_length=2048", *full]) == 0
     out = capsys.readouterr().out
     assert "kazft data check recipes/demo.yaml: tokenizer of kazft:tiny" in out
     assert "data/legal/legal_qa.jsonl" in out and "alpaca" in out
