@@ -21,19 +21,16 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import tarfile
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from kazft.errors import ModelError
+from kazft.model.archive import ARCHIVE_SUFFIXES, refusal, unpack_cached, unsafe_name
 
 MANIFEST = "manifest.json"
 FORMAT = "kazft-bundle"
 FORMAT_VERSION = 1
-ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".npy", ".npz", ".joblib")
 # Keys that change when the same weights are re-saved by another tool or in
 # another dtype, or quantised (the manifest records quantisation separately).
@@ -173,90 +170,6 @@ def write_manifest(folder: Path, fields: dict[str, Any]) -> dict[str, Any]:
     return manifest
 
 
-# --- unpacking ----------------------------------------------------------------------
-
-
-def _unsafe_name(name: str) -> str | None:
-    """Why a member/manifest path could escape the bundle, or None if it cannot."""
-    if not name or "\\" in name or "\x00" in name:
-        return "is not a plain relative path"
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        return "is an absolute path (it would be written outside the bundle)"
-    if ".." in PurePosixPath(name).parts:
-        return "contains '..' (it would be written outside the bundle)"
-    return None
-
-
-def safe_unpack(archive: Path, dest: Path) -> Path:
-    """Unpack ``archive`` into the new folder ``dest``, refusing anything unsafe.
-
-    Every member is checked before anything is written: absolute paths, ``..``,
-    symbolic and hard links, devices and FIFOs, and duplicate names are refused.
-    Files are written into a temporary folder beside ``dest``, then renamed.
-    """
-    problems: list[str] = []
-    try:
-        tar = tarfile.open(archive, "r:*")  # noqa: SIM115 - closed by the with below
-    except (tarfile.TarError, OSError) as err:
-        raise ModelError(f"{archive}: not a readable .tar.gz bundle ({err})") from None
-    with tar:
-        members = tar.getmembers()
-        seen: set[str] = set()
-        for m in members:
-            name = m.name.removeprefix("./")
-            why = _unsafe_name(name)
-            if why:
-                problems.append(f"{m.name}: {why}")
-            elif m.issym() or m.islnk():
-                problems.append(
-                    f"{m.name}: is a link (to {m.linkname!r}); bundles hold only plain files"
-                )
-            elif not (m.isfile() or m.isdir()):
-                problems.append(f"{m.name}: is a device, FIFO or other special file")
-            elif name.rstrip("/") in seen:
-                problems.append(f"{m.name}: appears twice in the archive")
-            seen.add(name.rstrip("/"))
-        if problems:
-            raise ModelError(_refusal(archive, problems, "nothing was unpacked"))
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
-        try:
-            for m in members:
-                target = tmp / m.name.removeprefix("./")
-                if m.isdir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                src = tar.extractfile(m)
-                assert src is not None  # a regular file, checked above
-                with src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out)
-            try:
-                os.replace(tmp, dest)
-            except OSError:
-                if not dest.is_dir():  # another process unpacked it first otherwise
-                    raise
-                shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    return dest
-
-
-def unpack_cached(archive: Path) -> Path:
-    """Unpack into kazft's cache, keyed by the archive's SHA-256 (reused, always re-verified)."""
-    from kazft.system import kazft_home
-
-    digest = sha256_file(archive)[:16]
-    stem = archive.name
-    for suffix in ARCHIVE_SUFFIXES:
-        stem = stem.removesuffix(suffix)
-    dest = kazft_home() / "bundles" / f"{stem}-{digest}"
-    if not dest.is_dir():
-        safe_unpack(archive, dest)
-    return dest
-
-
 # --- verifying ----------------------------------------------------------------------
 
 
@@ -280,12 +193,6 @@ class BundleInfo:
     @property
     def revision(self) -> str | None:
         return (self.manifest.get("base_model") or {}).get("revision")
-
-
-def _refusal(where: Path, problems: list[str], tail: str) -> str:
-    lines = "\n".join(f"  - {p}" for p in problems)
-    n = len(problems)
-    return f"{where}: refusing the bundle, {n} problem{'s' if n != 1 else ''}:\n{lines}\n{tail}"
 
 
 def find_bundle_root(folder: Path) -> Path:
@@ -326,7 +233,7 @@ def _check_files(root: Path, listed: dict[str, Any]) -> list[str]:
         elif rel not in listed:
             problems.append(f"{rel}: not listed in {MANIFEST} (added after export)")
     for rel, entry in sorted(listed.items()):
-        why = _unsafe_name(rel)
+        why = unsafe_name(rel)
         if why:
             problems.append(f"{rel}: listed path {why}")
             continue
@@ -411,9 +318,7 @@ def verify_bundle(path: Path | str, base_folder: Path | str | None = None) -> Bu
         raise ModelError(f"{where}: {MANIFEST} lists no files")
     problems = _check_files(root, listed)
     if problems:
-        raise ModelError(
-            _refusal(where, problems, "Ask the sender for a fresh copy of the bundle.")
-        )
+        raise ModelError(refusal(where, problems, "Ask the sender for a fresh copy of the bundle."))
     if base_folder is not None:
         check_base(where, manifest, Path(base_folder))
     return BundleInfo(

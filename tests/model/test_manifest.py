@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from kazft.errors import ModelError
+from kazft.model.archive import safe_unpack
 from kazft.model.manifest import (
     base_identity,
     fingerprint_base,
-    safe_unpack,
     sha256_file,
     verify_bundle,
     write_manifest,
