@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.kazft-installed
 PIP := $(BIN)/python -m pip -q --disable-pip-version-check
 RECIPE ?= legal
-SRC := kazft tests
+SRC := kazft tests benchmarks
 
 .PHONY: help setup setup-test test check fix demo train doctor bench clean
 
@@ -18,6 +18,7 @@ help:
 	@echo "make fix             apply ruff fixes and formatting"
 	@echo "make demo            train recipes/demo.yaml on the embedded tiny model, then answer"
 	@echo "make train RECIPE=legal   train recipes/\$$RECIPE.yaml"
+	@echo "make bench [BENCH_ARGS=--quick]   kazft vs mlx-lm speed and memory (benchmarks/)"
 
 # Re-run only when the dependency list or the pins change.
 $(STAMP): pyproject.toml requirements/constraints.txt

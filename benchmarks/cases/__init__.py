@@ -1,0 +1,1 @@
+"""The benchmark cases: training, generation, data preparation, memory bandwidth."""

@@ -1,0 +1,174 @@
+"""Results: the full JSON, and a Markdown table appended to benchmarks/RESULTS.md.
+
+Every row has kazft's median, mlx-lm's median and their ratio (kazft / mlx-lm:
+above 1 is better for speeds, below 1 is better for memory and time to first
+token). Numbers are printed as measured; extrapolations are labelled as such.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from benchmarks.machine import one_line
+
+RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
+HEADER = """# kazft benchmark results
+
+Appended by `make bench` (benchmarks/run.py); newest last. Each table: kazft
+and mlx-lm on the same machine, model, data and settings, run alternately in
+separate processes; medians of the repeats. Ratio = kazft / mlx-lm (speeds:
+higher is better; memory and time to first token: lower is better). See
+benchmarks/README.md for what each case measures.
+"""
+
+
+def write_json(results: dict, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def fmt(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, str):
+        return v
+    v = float(v)
+    if v == 0:
+        return "0"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.{digits}g}"
+
+
+def _ratio(v: float | None) -> str:
+    return "–" if v is None else f"{v:.2f}x"
+
+
+def _med(side: dict, key: str) -> Any:
+    return (side.get("median") or {}).get(key)
+
+
+def _errors(row: dict) -> list[str]:
+    out = []
+    for label in ("kazft", "mlx-lm"):
+        for e in (row.get(label) or {}).get("errors", []):
+            out.append(f"{label}: {e.splitlines()[0]}")
+    return out
+
+
+TRAIN_METRICS = (
+    ("trained tokens/s", "trained_tok_s"),
+    ("examples/s", "examples_s"),
+    ("MLX peak GB", "mlx_peak_gb"),
+    ("peak RSS GB", "rss_peak_gb"),
+)
+GEN_METRICS = (
+    ("tokens/s", "tok_s"),
+    ("time to first token s", "ttft_s"),
+    ("bandwidth reached GB/s", "reached_gbs"),
+    ("fraction of bandwidth", "bandwidth_fraction"),
+    ("MLX peak GB", "mlx_peak_gb"),
+)
+DATA_METRICS = (
+    ("records/s cold", "cold_records_s"),
+    ("records/s warm", "warm_records_s"),
+    ("peak RSS GB", "rss_peak_gb"),
+)
+
+
+def _rows(case: str, row: dict, metrics: tuple) -> list[str]:
+    lines = []
+    for label, key in metrics:
+        a, b = _med(row.get("kazft", {}), key), _med(row.get("mlx-lm", {}), key)
+        r = a / b if a is not None and b else None
+        lines.append(f"| {case} | {label} | {fmt(a)} | {fmt(b)} | {_ratio(r)} |")
+    return lines
+
+
+def markdown(results: dict) -> str:
+    m = results["machine"]
+    out = [
+        f"## {m['date']} — `{results['command']}` ({results['profile']})",
+        "",
+        f"Machine: {one_line(m)}; load average at start {m.get('load_average')}; "
+        f"commit {m.get('commit')}. Duration {results['duration_s'] / 60:.1f} min.",
+        "",
+    ]
+    bw = results.get("bandwidth")
+    if bw:
+        out += [
+            f"Memory bandwidth (measured): {fmt(bw['limit_gbs'])} GB/s (MLX sum "
+            f"{fmt(bw['mlx_reduce_gbs'])}, MLX copy {fmt(bw['mlx_copy_gbs'])}, "
+            f"{bw['threads']} numpy threads {fmt(bw['numpy_threads_gbs'])}); 4-bit matmul "
+            f"{fmt(bw.get('q4_gflops'))} GFLOP/s.",
+            "",
+        ]
+    syn = results.get("synthetic")
+    if syn:
+        real, made = syn["legal_rendered_tokens"], syn["synthetic_rendered_tokens"]
+        out += [
+            f"Synthetic data: lengths drawn from {syn['length_model']['source']} "
+            f"({syn['length_model']['records']} records, tiny tokenizer); rendered tokens "
+            f"real p50 {fmt(real['p50'])} / p90 {fmt(real['p90'])} / mean {fmt(real['mean'])}, "
+            f"synthetic p50 {fmt(made['p50'])} / p90 {fmt(made['p90'])} / mean {fmt(made['mean'])}.",
+            "",
+        ]
+    out += ["| case | metric | kazft | mlx-lm | kazft/mlx-lm |", "|---|---|---:|---:|---:|"]
+    notes: list[str] = []
+    for row in results.get("train", []):
+        name = f"train {row['case']}"
+        out += _rows(name, row, TRAIN_METRICS)
+        ex = row.get("extrapolated")
+        if ex:
+            a, b = ex.get("kazft_trained_tok_s"), ex.get("mlx-lm_trained_tok_s")
+            out.append(
+                f"| {name} | trained tokens/s, 34 layers (extrapolated) | {fmt(a)} | "
+                f"{fmt(b)} | {_ratio(a / b if a and b else None)} |"
+            )
+            notes.append(f"{name}: {ex['note']}")
+        notes += [f"{name}: {e}" for e in _errors(row)]
+    for case in results.get("generate", []):
+        ex = case.get("extrapolated")
+        for variant in ("base", "adapter"):
+            row = case.get(variant)
+            if row:
+                name = f"generate {case['case']} {'base + adapter' if variant == 'adapter' else 'base'}"
+                out += _rows(name, row, GEN_METRICS)
+                if ex:
+                    a, b = ex[variant]["kazft"], ex[variant]["mlx-lm"]
+                    out.append(
+                        f"| {name} | tokens/s, 34 layers (extrapolated) | {fmt(a)} | "
+                        f"{fmt(b)} | {_ratio(a / b if a and b else None)} |"
+                    )
+                notes += [f"{name}: {e}" for e in _errors(row)]
+        if ex:
+            notes.append(f"generate {case['case']}: {ex['note']}")
+        if case.get("note"):
+            notes.append(f"generate {case['case']}: {case['note']}")
+    dp = results.get("dataprep")
+    if dp:
+        name = f"data prep {dp['records']:,} records"
+        out += _rows(name, dp, DATA_METRICS)
+        notes += [f"{name}: {e}" for e in _errors(dp)]
+    notes += results.get("notes", [])
+    if notes:
+        out += ["", "Notes:", ""] + [f"- {n}" for n in notes]
+    out += ["", f"Full results: `{results.get('json_path', '')}`.", ""]
+    return "\n".join(out)
+
+
+def append_markdown(results: dict, path: Path = RESULTS_MD) -> Path:
+    text = path.read_text(encoding="utf-8") if path.exists() else HEADER
+    text = text.rstrip("\n") + "\n\n" + markdown(results)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path

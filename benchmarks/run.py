@@ -1,0 +1,315 @@
+"""``python -m benchmarks.run [--quick]``: every case, kazft against mlx-lm.
+
+The plan depends on the machine: with Metal (Apple Silicon) or CUDA, the
+cases run at the sizes the issue names (legal-length data on the mid model,
+the 4B shapes at 512 and 2048 tokens); on a CPU-only machine (the mlx[cpu]
+wheel: reference BLAS, a single-threaded 4-bit matmul) the same cases run at
+stated reductions so the run ends in bounded time (see ``plans``). Results:
+``benchmarks/results/<date>-<profile>.json`` and a table appended to
+``benchmarks/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from benchmarks.machine import ROOT
+from benchmarks.models import FULL_4B_LAYERS, ModelSpec, layer_params
+from benchmarks.plans import GenCase, Plan, TrainCase, accelerated, plans
+
+__all__ = ["GenCase", "Plan", "TrainCase", "accelerated", "main", "plans"]
+
+QUESTION = "Еңбек шартын бұзудың салдары қандай?"
+
+
+# --- data -----------------------------------------------------------------------------
+
+
+def _legal_records() -> list[dict]:
+    from benchmarks.synthetic import LEGAL
+
+    return [json.loads(x) for x in LEGAL.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def training_records(case: TrainCase, lm: Any, tokenizer: Any) -> list[dict]:
+    from benchmarks.cases.train import LEGAL_RECIPE
+    from benchmarks.synthetic import fixed_length_records
+    from kazft.recipe import load_recipe
+
+    if case.data == "sample":
+        return _legal_records()
+    if case.data == "synthetic":
+        return lm.records(case.records, seed=1)
+    data = load_recipe(LEGAL_RECIPE).data
+    if not case.settings.system_prompt:
+        data = data.model_copy(update={"system_prompt": None})
+    return fixed_length_records(lm, tokenizer, data, case.records, case.length, seed=2)
+
+
+def describe_synthetic(lm: Any, tokenizer: Any) -> dict:
+    from benchmarks.cases.train import LEGAL_RECIPE
+    from benchmarks.synthetic import rendered_lengths, summary
+    from kazft.recipe import load_recipe
+
+    data = load_recipe(LEGAL_RECIPE).data
+    return {
+        "length_model": lm.describe(),
+        "legal_rendered_tokens": summary(rendered_lengths(tokenizer, data, _legal_records())),
+        "synthetic_rendered_tokens": summary(
+            rendered_lengths(tokenizer, data, lm.records(2000, seed=1))
+        ),
+    }
+
+
+# --- extrapolation to 34 layers --------------------------------------------------------
+
+
+def flops_per_token(spec: ModelSpec, layers: int) -> int:
+    """Matmul multiply-adds per token: decoder layers + the tied output head."""
+    s = spec.sizes
+    return layers * layer_params(s) + s.vocab * s.hidden
+
+
+def extrapolate(row: dict, case: TrainCase) -> dict:
+    k = case.model.sizes.layers
+    factor = flops_per_token(case.model, k) / flops_per_token(case.model, FULL_4B_LAYERS)
+    out: dict[str, Any] = {"measured_layers": k, "target_layers": FULL_4B_LAYERS, "factor": factor}
+    for label in ("kazft", "mlx-lm"):
+        v = row[label]["median"].get("trained_tok_s")
+        out[f"{label}_trained_tok_s"] = v * factor if v is not None else None
+    length = f" on {case.length}-token records" if case.requested_length else ""
+    out["note"] = (
+        f"measured at {k} layers{length}; 34-layer tokens/s = measured x F({k})/F(34) = "
+        f"measured x {factor:.3f}, F(d) = d x {layer_params(case.model.sizes):,} (one layer's "
+        f"weights) + {case.model.sizes.vocab * case.model.sizes.hidden:,} (the tied head): "
+        "matmul work per token, attention and memory traffic not modelled"
+        + (
+            f"; tokens/s at {case.requested_length} and 2048 tokens is lower by the attention "
+            "share (a few % at 512)"
+            if case.requested_length
+            else ""
+        )
+    )
+    return out
+
+
+def extrapolate_generation(case: dict, spec: ModelSpec) -> dict:
+    """Decoding reads every weight once per token: tokens/s scales with the
+    inverse of the weight bytes, which (all matrices at 4 bits) follow F(d)."""
+    k = spec.sizes.layers
+    factor = flops_per_token(spec, k) / flops_per_token(spec, FULL_4B_LAYERS)
+    out: dict[str, Any] = {"measured_layers": k, "target_layers": FULL_4B_LAYERS, "factor": factor}
+    for variant in ("base", "adapter"):
+        row = case.get(variant) or {}
+        out[variant] = {
+            label: (
+                row[label]["median"]["tok_s"] * factor
+                if (row.get(label) or {}).get("median", {}).get("tok_s")
+                else None
+            )
+            for label in ("kazft", "mlx-lm")
+        }
+    out["note"] = (
+        f"measured at {k} layers; 34-layer tokens/s = measured x F({k})/F(34) = "
+        f"measured x {factor:.3f} (weight bytes read per token scale with F)"
+    )
+    return out
+
+
+def memory_estimates() -> list[str]:
+    """kazft's own estimate (kazft.train.memory) for the real 4B at the legal settings."""
+    from benchmarks.cases.train import LEGAL_RECIPE
+    from kazft.model.tiny import SIZES, model_config
+    from kazft.recipe import load_recipe
+    from kazft.train.memory import GiB, estimate
+
+    cfg = model_config(SIZES["gemma-3-4b"], "gemma3", "bfloat16")
+    out = []
+    for length in (512, 2048):
+        r = load_recipe(LEGAL_RECIPE, [f"data.max_seq_length={length}"])
+        for ckpt in (False, True):
+            total = estimate(r, cfg, ckpt)["total"]
+            out.append(
+                f"{length} tokens, checkpointing {'on' if ckpt else 'off'}: {total / GiB:.1f} GiB"
+            )
+    return [
+        "kazft's memory estimate (not a measurement) for the full 34-layer 4B at the legal "
+        "settings: " + "; ".join(out)
+    ]
+
+
+# --- the run ---------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="tiny and mid-size models only")
+    ap.add_argument(
+        "--only",
+        default="bandwidth,train,generate,dataprep",
+        help="comma-separated cases to run (default: all)",
+    )
+    ap.add_argument(
+        "--workdir",
+        default=str(ROOT / "runs" / "bench"),
+        help="models, data, run folders and logs (default runs/bench, git-ignored)",
+    )
+    ap.add_argument(
+        "--out", default=str(ROOT / "benchmarks" / "results"), help="folder for the JSON results"
+    )
+    ap.add_argument("--no-markdown", action="store_true", help="do not append to RESULTS.md")
+    ap.add_argument(
+        "--cpu-plan",
+        action="store_true",
+        help="use the CPU plan even where Metal or CUDA is available",
+    )
+    args = ap.parse_args(argv)
+    only = set(args.only.split(","))
+    t_start = time.perf_counter()
+    workdir = Path(args.workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    # kazft's quantisation cache for the benchmark models lives in the work folder.
+    os.environ["KAZFT_HOME"] = str(workdir / "kazft_home")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+    from benchmarks import machine, report
+    from benchmarks.cases import bandwidth, dataprep, generate, train
+    from benchmarks.models import ensure_model
+    from benchmarks.synthetic import LengthModel
+
+    fast = accelerated() and not args.cpu_plan
+    plan = plans(args.quick, fast)
+    command = "make bench" + (" BENCH_ARGS=--quick" if args.quick else "")
+    results: dict[str, Any] = {
+        "command": command,
+        "profile": f"{plan.profile}, {'accelerated' if fast else 'CPU'} plan",
+        "machine": machine.describe(),
+        "plan": _plain(plan),
+        "train": [],
+        "generate": [],
+    }
+    print(f"kazft bench ({results['profile']}) on {machine.one_line(results['machine'])}")
+
+    def log(msg: str) -> None:
+        print(f"[{(time.perf_counter() - t_start) / 60:5.1f} min] {msg}", flush=True)
+
+    bw = None
+    if "bandwidth" in only:
+        bw = bandwidth.run_case(
+            plan.bandwidth_mb,
+            plan.bandwidth_repeats,
+            workdir,
+            plan.timeout,
+            "float32" if not fast else "bfloat16",
+            log,
+        )
+        results["bandwidth"] = bw
+    from kazft.model.load import load_tokenizer
+
+    tiny = ensure_model(ModelSpec("tiny"), workdir, log)
+    tokenizer = load_tokenizer(str(tiny.source))
+    lm = LengthModel.measure(tokenizer)
+    results["synthetic"] = describe_synthetic(lm, tokenizer)
+    notes = [n.format(est512=_est_minutes(bw, plan)) for n in plan.notes]
+
+    if "train" in only:
+        for case in plan.train:
+            model = ensure_model(case.model, workdir, log)
+            records = training_records(case, lm, tokenizer)
+            try:
+                row = train.run_case(
+                    case.name,
+                    model,
+                    records,
+                    case.settings,
+                    case.repeats,
+                    workdir,
+                    plan.timeout,
+                    log,
+                )
+            except RuntimeError as err:  # the kazft-prime child failed
+                row = {"case": case.name, "kazft": {"errors": [str(err)]}, "mlx-lm": {}}
+            row["data"] = {
+                "kind": case.data,
+                "records": len(records),
+                "length": case.length or None,
+                "requested_length": case.requested_length,
+            }
+            if case.model.size == "gemma-3-4b" and "kazft" in row and "median" in row["kazft"]:
+                row["extrapolated"] = extrapolate(row, case)
+            results["train"].append(row)
+        if any(c.model.size == "gemma-3-4b" for c in plan.train):
+            notes += memory_estimates()
+    if "generate" in only:
+        for g in plan.generate:
+            model = ensure_model(g.model, workdir, log)
+            try:
+                gen = generate.run_case(
+                    g.model.name,
+                    model,
+                    QUESTION,
+                    g.max_tokens,
+                    g.inner,
+                    g.repeats,
+                    workdir,
+                    plan.timeout,
+                    bw["limit_gbs"] if bw else None,
+                    g.system,
+                    log,
+                )
+                if g.model.size == "gemma-3-4b":
+                    gen["extrapolated"] = extrapolate_generation(gen, g.model)
+                results["generate"].append(gen)
+            except RuntimeError as err:  # the kazft-prime child failed
+                notes.append(f"generate {g.model.name}: not measured ({err})")
+    if "dataprep" in only:
+        recs = lm.records(plan.dataprep_records, seed=3)
+        results["dataprep"] = dataprep.run_case(
+            recs, tiny.source, plan.dataprep_repeats, workdir, plan.timeout, log
+        )
+    results["notes"] = notes + [
+        "Training: validation off for both; kazft clips the gradient norm at 1.0, mlx-lm "
+        "does not; mlx-lm also trains the newline after <end_of_turn> (1 token per example). "
+        "Tokens are those of the tiny tokenizer (2,048 pieces; the real Gemma 3 tokenizer "
+        "needs fewer tokens for the same text)."
+    ]
+    results["duration_s"] = time.perf_counter() - t_start
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    json_path = Path(args.out) / f"{stamp}-{plan.profile}.json"
+    results["json_path"] = str(
+        json_path.relative_to(ROOT) if json_path.is_relative_to(ROOT) else json_path
+    )
+    report.write_json(results, json_path)
+    md = report.markdown(results)
+    print("\n" + md)
+    if not args.no_markdown:
+        report.append_markdown(results)
+    log(f"done in {results['duration_s'] / 60:.1f} min; {json_path}")
+    return 0
+
+
+def _est_minutes(bw: dict | None, plan: Plan) -> str:
+    """A 512-token training step of the reduced 4B model at the measured 4-bit rate:
+    forward + backward through the frozen 4-bit weights ~ 2 x 2 x multiply-adds."""
+    big = next((c.model for c in plan.train if c.model.size == "gemma-3-4b"), None)
+    if not bw or not bw.get("q4_gflops") or big is None:
+        return "?"
+    flops = 4 * flops_per_token(big, big.sizes.layers) * 512
+    return f"{flops / (bw['q4_gflops'] * 1e9) / 60:.0f}"
+
+
+def _plain(plan: Plan) -> dict:
+    d = asdict(plan)
+    return json.loads(json.dumps(d, default=str))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,344 @@
+"""The benchmark code on the tiny model: each measurement runs and its result is
+well formed. The measurements themselves (numbers) are never asserted: only
+the arithmetic that turns recorded steps into rates, on fixed inputs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from benchmarks import report
+from benchmarks.cases import dataprep, generate, train
+from benchmarks.harness import RESULT_TAG, medians, ratio, run_child
+from benchmarks.models import ModelSpec, ensure_model, layer_params
+from benchmarks.run import (
+    FULL_4B_LAYERS,
+    TrainCase,
+    extrapolate,
+    extrapolate_generation,
+    flops_per_token,
+    plans,
+)
+from benchmarks.synthetic import (
+    LengthModel,
+    fixed_length_records,
+    rendered_lengths,
+    summary,
+    write_jsonl,
+)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("bench")
+
+
+@pytest.fixture(scope="module")
+def tiny(work: Path):
+    return ensure_model(ModelSpec("tiny"), work, log=lambda m: None)
+
+
+@pytest.fixture(scope="module")
+def tok(tiny):
+    from kazft.model.load import load_tokenizer
+
+    return load_tokenizer(str(tiny.source))
+
+
+@pytest.fixture(scope="module")
+def lm(tok) -> LengthModel:
+    return LengthModel.measure(tok)
+
+
+@pytest.fixture(scope="module")
+def legal_data():
+    from kazft.recipe import load_recipe
+
+    return load_recipe(train.LEGAL_RECIPE).data
+
+
+# --- synthetic data ---------------------------------------------------------------------
+
+
+def test_length_model_measures_every_legal_record(lm: LengthModel) -> None:
+    assert lm.triples.shape == (340, 3)
+    assert (lm.triples[:, 0] > 0).all() and (lm.triples[:, 2] > 0).all()
+    d = lm.describe()
+    assert d["records"] == 340 and d["records_with_input"] == int((lm.triples[:, 1] > 0).sum())
+
+
+def test_synthetic_records_are_seeded_and_well_formed(lm: LengthModel) -> None:
+    a, b, c = lm.records(50, seed=7), lm.records(50, seed=7), lm.records(50, seed=8)
+    assert a == b and a != c
+    for r in a:
+        assert set(r) == {"instruction", "input", "output", "category"}
+        assert r["instruction"].endswith("?") and r["output"]
+
+
+def test_text_reaches_the_requested_tokens(lm: LengthModel, tok) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for n in (5, 40, 300):
+        got = len(tok.encode(lm.text(rng, n), add_special_tokens=False))
+        assert n <= got <= n + 12  # stops at the first word that reaches n
+
+
+def test_fixed_length_records_render_to_the_length(lm: LengthModel, tok, legal_data) -> None:
+    recs = fixed_length_records(lm, tok, legal_data, 3, 256, seed=0)
+    assert all(248 <= n <= 256 for n in rendered_lengths(tok, legal_data, recs))
+
+
+def test_summary_percentiles() -> None:
+    s = summary([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    assert (s["n"], s["mean"], s["p50"], s["min"], s["max"]) == (10, 5.5, 5.5, 1.0, 10.0)
+
+
+# --- arithmetic -------------------------------------------------------------------------
+
+
+def test_train_summary_excludes_warmup_and_validation() -> None:
+    steps = [
+        {"t": 10.0, "trained": 100, "self_s": 9.0},
+        {"t": 12.0, "trained": 50, "self_s": 2.0},
+        {"t": 15.0, "trained": 70, "self_s": 2.0},
+        {"t": 16.0, "trained": 30, "self_s": 1.0},
+    ]
+    res = {
+        "steps": steps,
+        "vals": [{"after_step": 2, "seconds": 1.0}],
+        "mlx_peak_bytes": 2_000_000_000,
+        "rss_peak_bytes": 3_000_000_000,
+        "wall_s": 20.0,
+    }
+    s = train.summarize(res, warmup=1, batch_size=1)
+    # Window: steps 2..4, from t=10 to t=16, minus 1 s of validation = 5 s, 150 tokens.
+    assert (s["steps"], s["seconds"], s["trained_tokens"]) == (3, 5.0, 150)
+    assert s["trained_tok_s"] == 30.0 and s["examples_s"] == 0.6
+    assert s["self_trained_tok_s"] == 30.0
+    assert (s["mlx_peak_gb"], s["rss_peak_gb"]) == (2.0, 3.0)
+    with pytest.raises(RuntimeError):
+        train.summarize(res, warmup=4, batch_size=1)
+
+
+def test_generate_summary_decode_rate_and_bandwidth() -> None:
+    res = {
+        "runs": [{"ttft_s": 0.5, "decode_s": 2.0, "tokens": 11}],
+        "param_bytes": 1_000_000_000,
+        "prompt_tokens": 20,
+        "mlx_peak_bytes": 10**9,
+        "rss_peak_bytes": 2 * 10**9,
+        "wall_s": 3.0,
+    }
+    s = generate.summarize(res, bandwidth_gbs=10.0)
+    assert (s["tok_s"], s["ttft_s"], s["reached_gbs"], s["bandwidth_fraction"]) == (
+        5.0,
+        0.5,
+        5.0,
+        0.5,
+    )
+
+
+def test_medians_and_ratio() -> None:
+    assert medians([{"a": 1.0}, {"a": 3.0}, {"a": 2.0, "b": 4.0}], ["a", "b", "c"]) == {
+        "a": 2.0,
+        "b": 4.0,
+        "c": None,
+    }
+    assert ratio(3.0, 2.0) == 1.5 and ratio(None, 2.0) is None and ratio(1.0, 0.0) is None
+
+
+def test_reduced_4b_shapes_and_extrapolation() -> None:
+    spec = ModelSpec("gemma-3-4b", layers=2)
+    s = spec.sizes
+    assert (
+        s.hidden,
+        s.layers,
+        s.heads,
+        s.kv_heads,
+        s.head_dim,
+        s.mlp,
+        s.vocab,
+        s.sliding_window,
+        s.pattern,
+    ) == (2560, 2, 8, 4, 256, 10240, 262208, 1024, 2)
+    assert ModelSpec("gemma-3-4b", layers=6).sizes.pattern == 6
+    per_layer = layer_params(s)
+    assert per_layer == 2 * 2560 * 2048 + 2 * 2560 * 1024 + 3 * 2560 * 10240 + 4 * 2560 + 2 * 256
+    case = TrainCase(
+        spec, "fixed", train.TrainSettings(1, 1, 64), 1, length=40, requested_length=512
+    )
+    row = {
+        "kazft": {"median": {"trained_tok_s": 10.0}},
+        "mlx-lm": {"median": {"trained_tok_s": 5.0}},
+    }
+    ex = extrapolate(row, case)
+    f = flops_per_token(spec, 2) / flops_per_token(spec, FULL_4B_LAYERS)
+    assert ex["factor"] == f and ex["kazft_trained_tok_s"] == 10.0 * f
+    assert ex["mlx-lm_trained_tok_s"] == 5.0 * f and "2 layers" in ex["note"]
+
+
+def test_generation_extrapolation_and_its_row() -> None:
+    spec = ModelSpec("gemma-3-4b", layers=2)
+
+    def side(v: float) -> dict:
+        return {"median": {"tok_s": v}, "errors": []}
+
+    case = {
+        "case": "big",
+        "base": {"kazft": side(2.0), "mlx-lm": side(1.0)},
+        "adapter": {"kazft": side(1.0), "mlx-lm": {"median": {}, "errors": []}},
+    }
+    ex = extrapolate_generation(case, spec)
+    f = flops_per_token(spec, 2) / flops_per_token(spec, FULL_4B_LAYERS)
+    assert ex["base"] == {"kazft": 2.0 * f, "mlx-lm": 1.0 * f}
+    assert ex["adapter"] == {"kazft": 1.0 * f, "mlx-lm": None}
+    md = report.markdown({**_results(), "train": [], "generate": [{**case, "extrapolated": ex}]})
+    assert f"| generate big base | tokens/s, 34 layers (extrapolated) | {report.fmt(2 * f)} |" in md
+    assert "| generate big base + adapter | tokens/s, 34 layers (extrapolated) |" in md
+
+
+def test_plans_keep_the_4b_shapes_out_of_quick_mode() -> None:
+    for fast in (False, True):
+        assert all(c.model.size != "gemma-3-4b" for c in plans(True, fast).train)
+        assert any(c.model.size == "gemma-3-4b" for c in plans(False, fast).train)
+    lengths = {c.length for c in plans(False, True).train if c.model.size == "gemma-3-4b"}
+    assert lengths == {512, 2048}
+    assert plans(False, False).dataprep_records == plans(False, True).dataprep_records == 100_000
+
+
+# --- report -----------------------------------------------------------------------------
+
+
+def _side(v: float) -> dict:
+    return {
+        "median": {
+            "trained_tok_s": v,
+            "examples_s": v / 100,
+            "mlx_peak_gb": 1.0,
+            "rss_peak_gb": 2.0,
+        },
+        "errors": [],
+    }
+
+
+def _results() -> dict:
+    side = _side
+    return {
+        "command": "make bench",
+        "profile": "quick, CPU plan",
+        "duration_s": 120.0,
+        "machine": {
+            "date": "2026-01-01T00:00:00+00:00",
+            "cpu": "Test CPU",
+            "cores": 2,
+            "memory_gib": 8.0,
+            "device": "cpu",
+            "platform": "Linux",
+            "mlx": "0",
+            "mlx_lm": "0",
+            "kazft": "0",
+            "commit": "abc",
+            "load_average": [1.0],
+        },
+        "train": [{"case": "tiny-synthetic", "kazft": side(300.0), "mlx-lm": side(200.0)}],
+        "generate": [],
+        "notes": ["a note"],
+        "json_path": "benchmarks/results/x.json",
+    }
+
+
+def test_markdown_table_rows_and_ratios() -> None:
+    md = report.markdown(_results())
+    assert "| train tiny-synthetic | trained tokens/s | 300 | 200 | 1.50x |" in md
+    assert "| train tiny-synthetic | examples/s | 3 | 2 | 1.50x |" in md
+    assert "| train tiny-synthetic | MLX peak GB | 1 | 1 | 1.00x |" in md
+    assert "- a note" in md and "Test CPU, 2 cores, 8.0 GiB" in md
+
+
+def test_append_markdown_keeps_earlier_runs(tmp_path: Path) -> None:
+    path = tmp_path / "RESULTS.md"
+    report.append_markdown(_results(), path)
+    report.append_markdown(_results(), path)
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# kazft benchmark results") and text.count("## 2026-01-01") == 2
+
+
+# --- the children, in this process (fast) and one real subprocess ------------------------
+
+
+def test_train_children_record_every_step(tiny, lm: LengthModel, work: Path) -> None:
+    s = train.TrainSettings(warmup=1, measured=2, max_seq_length=256)
+    kz, ml = train.write_case(tiny, "t", lm.records(12, seed=0), s, work)
+    cfg = (work / "train" / "t" / "mlxlm.yaml").read_text(encoding="utf-8")
+    assert "mask_prompt: true" in cfg and "rank: 64" in cfg and "scale: 0.25" in cfg
+    results = [train.child_kazft(kz), train.child_mlxlm(ml)]
+    for child in results:
+        assert len(child["steps"]) == 3
+        assert all(st["trained"] > 0 and st["self_s"] > 0 for st in child["steps"])
+        assert [st["t"] for st in child["steps"]] == sorted(st["t"] for st in child["steps"])
+    for child in results:
+        row = train.summarize(
+            {**child, "mlx_peak_bytes": 1, "rss_peak_bytes": 1, "wall_s": 1.0},
+            s.warmup,
+            kz["batch_size"],
+        )
+        assert row["steps"] == 2 and row["trained_tok_s"] > 0
+
+
+def test_generate_children_time_the_same_prompt(tiny, work: Path, tok) -> None:
+    adapter = generate.make_adapter(tiny, work / "adapter")
+    ids = generate.prompt_ids(tok, "Айыппұлды төлемесем не болады?")
+    spec = {
+        "base": str(tiny.source),
+        "quantized": str(tiny.quantized),
+        "prompt_ids": ids,
+        "max_tokens": 4,
+        "warmup_tokens": 1,
+        "inner": 1,
+        "adapter": str(adapter),
+    }
+    for child in (generate.child_kazft(spec), generate.child_mlxlm(spec)):
+        assert child["prompt_tokens"] == len(ids) and child["param_bytes"] > 0
+        (run,) = child["runs"]
+        assert 1 <= run["tokens"] <= 4 and run["ttft_s"] > 0
+
+
+def test_dataprep_children_process_every_record(lm: LengthModel, tiny, work: Path) -> None:
+    recs = lm.records(40, seed=0)
+    kz, ml = dataprep.write_case(recs, tiny.source, work, "n40")
+    a, b = dataprep.child_kazft(kz), dataprep.child_mlxlm(ml)
+    assert a["examples"] == b["examples"] == 40
+    assert len(a["seconds"]) == len(b["seconds"]) == 2
+    # Same records, same chat template: the same input positions.
+    assert a["batched_tokens"] == b["batched_tokens"]
+
+
+def test_peak_rss_is_this_process_own() -> None:
+    from benchmarks.child import peak_rss_bytes
+
+    before = peak_rss_bytes()
+    block = bytearray(64 * 1024 * 1024)
+    block[::4096] = b"\x01" * len(block[::4096])  # touch every page
+    assert peak_rss_bytes() >= before and peak_rss_bytes() >= 64 * 1024 * 1024
+    del block
+
+
+def test_run_child_reports_its_own_peak_rss(work: Path) -> None:
+    res = run_child("bandwidth", {"size_mb": 4, "repeats": 1}, work / "logs", "bw", timeout=300)
+    assert res["rss_peak_bytes"] == res["rss_self_bytes"] > 0 and res["wall_s"] > 0
+    # wait4's figure also holds what Linux carries over from this (larger) process.
+    assert res["rss_wait4_bytes"] >= res["rss_self_bytes"]
+    assert res["limit_gbs"] == max(
+        res["mlx_reduce_gbs"], res["mlx_copy_gbs"], res["numpy_threads_gbs"]
+    )
+    log = (work / "logs" / "bw.log").read_text(encoding="utf-8")
+    assert re.search("^" + re.escape(RESULT_TAG) + r"\{", log, re.M)
+
+
+def test_write_jsonl_is_atomic_and_readable(tmp_path: Path) -> None:
+    p = write_jsonl(tmp_path / "a" / "x.jsonl", [{"k": "қ"}])
+    assert p.read_text(encoding="utf-8") == '{"k": "қ"}\n'
+    assert not list(p.parent.glob(".*.tmp"))
