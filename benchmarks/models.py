@@ -25,12 +25,12 @@ import io
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from kazft.atomic import atomic_folder
 from kazft.model.tiny import SIZES, Sizes, model_config, weight_shapes
 from kazft.model.tiny_tokenizer import END_OF_TURN_ID, write_tokenizer
 
@@ -136,9 +136,7 @@ def _write_weights(out: Path, spec: ModelSpec) -> None:
 
 def _build_source(out: Path, spec: ModelSpec) -> None:
     s = spec.sizes
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         write_tokenizer(tmp, s.tokenizer_vocab)
         (tmp / "config.json").write_text(
             json.dumps(model_config(s, "gemma3", spec.dtype), indent=2) + "\n"
@@ -147,12 +145,6 @@ def _build_source(out: Path, spec: ModelSpec) -> None:
         (tmp / "generation_config.json").write_text(json.dumps(gen, indent=2) + "\n")
         _write_weights(tmp, spec)
         (tmp / "bench_model.json").write_text(json.dumps(asdict(spec), indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _build_quantized(source: Path, out: Path) -> None:

@@ -1,16 +1,15 @@
-"""Output folders written atomically: a temporary folder beside the target, then rename."""
+"""Export output folders: refuse to overwrite unless forced, then write atomically."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from kazft import atomic
+from kazft.atomic import atomic_file
 from kazft.errors import KazftError
 
 
@@ -23,37 +22,14 @@ def check_target(out: Path, force: bool) -> None:
 
 @contextmanager
 def atomic_folder(out: Path, force: bool = False) -> Iterator[Path]:
-    """Yield an empty temporary folder; on success it replaces ``out``."""
+    """An export folder: refused if it exists (unless ``force``), then written atomically."""
     check_target(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic.atomic_folder(out) as tmp:
         yield tmp
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / "x")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def atomic_file(out: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp_path)`` then rename the temporary file onto ``out``."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{out.name}.tmp-", dir=out.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+__all__ = ["atomic_file", "atomic_folder", "check_target", "write_json"]

@@ -46,6 +46,29 @@ def check_safetensors_only(folder: Path) -> None:
         )
 
 
+# Only what a tokenizer needs: never weights, never code (no *.py).
+TOKENIZER_PATTERNS = ["*.json", "tokenizer.model", "*.tiktoken", "tiktoken.model", "*.jinja"]
+
+
+def _fetch(base: str, revision: str | None, what: str, patterns: list[str] | None) -> Path:
+    """A hub snapshot of ``base`` (only ``patterns`` when given), with actionable errors."""
+    if base.startswith((".", "/", "~")) or base.count("/") != 1:
+        raise ModelError(
+            f"model {base!r} not found: give a local folder, a Hugging Face id such as "
+            "google/gemma-3-4b-it, or kazft:tiny for the embedded test model"
+        )
+    from mlx_lm.utils import _download
+
+    try:
+        return Path(_download(base, revision=revision, allow_patterns=patterns))
+    except Exception as err:  # network, auth, missing repo: all user-fixable
+        raise ModelError(
+            f"could not fetch {what}{base!r} from the Hugging Face hub "
+            f"({type(err).__name__}: {err}). Check the id, your network, and "
+            "`hf auth login` for gated models (Gemma needs its license accepted on the hub)."
+        ) from None
+
+
 def resolve_model(base: str, revision: str | None = None) -> Path:
     """A local folder for ``base``: embedded, local, or downloaded from the hub."""
     if base in EMBEDDED:
@@ -56,21 +79,7 @@ def resolve_model(base: str, revision: str | None = None) -> Path:
             raise ModelError(f"{local}: not a model folder (no config.json)")
         check_safetensors_only(local)
         return local
-    if base.startswith((".", "/", "~")) or base.count("/") != 1:
-        raise ModelError(
-            f"model {base!r} not found: give a local folder, a Hugging Face id such as "
-            "google/gemma-3-4b-it, or kazft:tiny for the embedded test model"
-        )
-    from mlx_lm.utils import _download
-
-    try:
-        path = Path(_download(base, revision=revision))
-    except Exception as err:  # network, auth, missing repo: all user-fixable
-        raise ModelError(
-            f"could not fetch {base!r} from the Hugging Face hub ({type(err).__name__}: {err}). "
-            "Check the id, your network, and `hf auth login` for gated models "
-            "(Gemma needs its license accepted on the hub)."
-        ) from None
+    path = _fetch(base, revision, "", None)
     check_safetensors_only(path)
     return path
 
@@ -91,35 +100,19 @@ def load(base: str, revision: str | None = None, adapter_path: str | None = None
     return loaded[0], loaded[1], folder
 
 
-# Only what a tokenizer needs: never weights, never code (no *.py).
-TOKENIZER_PATTERNS = ["*.json", "tokenizer.model", "*.tiktoken", "tiktoken.model", "*.jinja"]
-
-
 def load_tokenizer(base: str, revision: str | None = None):
     """The mlx-lm TokenizerWrapper of ``base`` (embedded, local folder or hub id),
     with generation_config.json's eos ids as stop tokens, as ``mlx_lm.load``
     sets them. For a hub id only the tokenizer and config files are fetched."""
-    from mlx_lm.utils import _download, load_config
+    from mlx_lm.utils import load_config
     from mlx_lm.utils import load_tokenizer as mlx_load_tokenizer
 
     if base in EMBEDDED:
         folder = embedded_path(base)
     elif Path(base).expanduser().exists():
         folder = Path(base).expanduser()
-    elif base.startswith((".", "/", "~")) or base.count("/") != 1:
-        raise ModelError(
-            f"model {base!r} not found: give a local folder, a Hugging Face id such as "
-            "google/gemma-3-4b-it, or kazft:tiny for the embedded test model"
-        )
     else:
-        try:
-            folder = Path(_download(base, revision=revision, allow_patterns=TOKENIZER_PATTERNS))
-        except Exception as err:  # network, auth, missing repo: all user-fixable
-            raise ModelError(
-                f"could not fetch the tokenizer of {base!r} from the Hugging Face hub "
-                f"({type(err).__name__}: {err}). Check the id, your network, and "
-                "`hf auth login` for gated models (Gemma needs its license accepted)."
-            ) from None
+        folder = _fetch(base, revision, "the tokenizer of ", TOKENIZER_PATTERNS)
     if not any(
         (folder / f).exists()
         for f in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")

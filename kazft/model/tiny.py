@@ -16,14 +16,12 @@ on the weights' values.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from kazft.atomic import atomic_folder
 from kazft.errors import KazftError
 from kazft.model.tiny_tokenizer import END_OF_TURN_ID, SPECIAL_PIECES, write_tokenizer
 
@@ -278,9 +276,7 @@ def build(
     if out.exists() and any(out.iterdir()) and not force:
         raise KazftError(f"{out} already exists and is not empty; pass --force to replace it")
     s = SIZES[size]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         n_tok = write_tokenizer(tmp, s.tokenizer_vocab)
         if n_tok > s.vocab:
             raise AssertionError(f"tokenizer has {n_tok} tokens, embedding only {s.vocab}")
@@ -313,10 +309,4 @@ def build(
             )
             + "\n"
         )
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

@@ -27,12 +27,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import mlx.core as mx
-import mlx.nn as nn
-import mlx.optimizers as optim
-from mlx.utils import tree_flatten, tree_map
+from mlx.utils import tree_map
 
 from kazft.errors import Interrupted, KazftError
 from kazft.recipe import Recipe
@@ -49,8 +47,9 @@ from kazft.train.callbacks import (
 from kazft.train.checkpoint import atomic_write, read_pointer
 from kazft.train.loss import loss_fn as default_loss
 from kazft.train.saving import save
-from kazft.train.schedule import build_schedule, lr_at
+from kazft.train.schedule import lr_at
 from kazft.train.signals import StopFlag
+from kazft.train.step import evaluate, make_optimizer, make_step_functions, segments_of
 
 
 @dataclass
@@ -63,90 +62,6 @@ class Result:
     checkpoint: Path | None = None
     peak_memory: int = 0
     seconds: float = 0.0
-
-
-def make_optimizer(recipe: Recipe) -> optim.AdamW:
-    tr = recipe.train
-    # bias_correction: AdamW as published (and as PyTorch/PEFT run it).
-    return optim.AdamW(
-        learning_rate=build_schedule(tr),
-        betas=list(tr.betas),
-        eps=tr.eps,
-        weight_decay=tr.weight_decay,
-        bias_correction=True,
-    )
-
-
-def make_step_functions(
-    model: nn.Module,
-    optimizer: optim.Optimizer,
-    loss: Callable,
-    grad_clip: float | None,
-    compiled: bool,
-) -> tuple[Callable, Callable]:
-    """(gradient of one micro-batch, optimiser update), compiled with the state."""
-    state = [model.state, optimizer.state, mx.random.state]
-
-    def scaled(
-        model: nn.Module,
-        inputs: mx.array,
-        targets: mx.array,
-        mask: mx.array,
-        inv_n: mx.array,
-        *segments: mx.array,
-    ) -> tuple[mx.array, mx.array, mx.array]:
-        loss_sum, n = loss(model, inputs, targets, mask, *segments)
-        return loss_sum * inv_n, loss_sum, n
-
-    loss_and_grad = nn.value_and_grad(model, scaled)
-
-    # ``segments``: nothing (one record per row) or the (B, L) record ids of
-    # packed rows; a run uses one form throughout, so the compiled graph is
-    # traced once per batch shape as before.
-    def micro_grad(
-        inputs: mx.array, targets: mx.array, mask: mx.array, inv_n: mx.array, *segments: mx.array
-    ) -> tuple:
-        (_, loss_sum, n), grads = loss_and_grad(model, inputs, targets, mask, inv_n, *segments)
-        return loss_sum, n, grads
-
-    def update(grads: dict) -> mx.array:
-        if grad_clip is not None:
-            grads, norm = optim.clip_grad_norm(grads, grad_clip)
-        else:
-            flat = cast(list[tuple[str, mx.array]], tree_flatten(grads))
-            norm = mx.sqrt(mx.sum(mx.stack([mx.square(g).sum() for _, g in flat])))
-        optimizer.update(model, grads)
-        return norm
-
-    if compiled:
-        micro_grad = partial(mx.compile, inputs=state, outputs=state)(micro_grad)
-        update = partial(mx.compile, inputs=state, outputs=state)(update)
-    return micro_grad, update
-
-
-def _segments(batch: Any) -> list[mx.array]:
-    """[segments] of a packed batch, [] otherwise (the loss's optional argument)."""
-    seg = getattr(batch, "segments", None)
-    return [] if seg is None else [mx.array(seg)]
-
-
-def evaluate(model: nn.Module, batches: Sequence[Any], loss: Callable) -> float:
-    """Mean loss per trained token over ``batches`` (dropout off, no RNG drawn)."""
-    model.eval()
-    total, n = 0.0, 0.0
-    for b in batches:
-        loss_sum, n_b = loss(
-            model,
-            mx.array(b.inputs),
-            mx.array(b.targets),
-            mx.array(b.mask),
-            *_segments(b),
-            grad=False,
-        )
-        mx.eval(loss_sum, n_b)
-        total, n = total + loss_sum.item(), n + n_b.item()
-    model.train()
-    return total / n if n else math.nan
 
 
 def _diverged(step: int, what: str, value: float, run_dir: Path, recipe: Recipe) -> KazftError:
@@ -317,7 +232,7 @@ def train(
                         mx.array(b.targets),
                         mx.array(b.mask),
                         inv_n,
-                        *_segments(b),
+                        *segments_of(b),
                     )
                     grads = g if grads is None else tree_map(mx.add, grads, g)
                     mx.eval(ls, grads)
