@@ -18,7 +18,7 @@ help:
 	@echo "make fix             apply ruff fixes and formatting"
 	@echo "make demo            train recipes/demo.yaml on the embedded tiny model, then answer"
 	@echo "make train RECIPE=legal   train recipes/\$$RECIPE.yaml"
-	@echo "make bench [BENCH_ARGS=--quick]   kazft vs mlx-lm speed and memory (benchmarks/)"
+	@echo "make bench [BENCH_ARGS=--quick|--long]   kazft vs mlx-lm speed and memory (benchmarks/)"
 
 # Re-run only when the dependency list or the pins change.
 $(STAMP): pyproject.toml requirements/constraints.txt
@@ -70,6 +70,7 @@ demo: setup
 
 # kazft against mlx-lm (speed and memory), side by side: benchmarks/README.md.
 # `make bench BENCH_ARGS=--quick` (or `make bench-quick`): tiny and mid-size models only.
+# `make bench BENCH_ARGS=--long` (CPU machines): the 4B shapes at 512 and 2048 tokens.
 BENCH_ARGS ?=
 .PHONY: bench bench-quick
 bench: setup

@@ -30,6 +30,7 @@ KINDS = {
     "kazft-dataprep": ("benchmarks.cases.dataprep", "child_kazft"),
     "mlxlm-dataprep": ("benchmarks.cases.dataprep", "child_mlxlm"),
     "bandwidth": ("benchmarks.cases.bandwidth", "child"),
+    "head-measure": ("benchmarks.cases.head", "child"),
     "build-model": ("benchmarks.models", "child_build"),
 }
 

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,22 +120,34 @@ def alternate(
     case: str,
     timeout: float,
     log: Callable[[str], None] = print,
+    concurrent: bool = False,
 ) -> dict[str, Outcome]:
-    """``repeats`` rounds over ``runs``, order reversed every other round."""
+    """``repeats`` rounds over ``runs``, order reversed every other round;
+    ``concurrent``: the runs of a round start together (memory-bound cases on a
+    machine where one run of each would otherwise take hours)."""
     out = {r.label: Outcome(r.label) for r in runs}
+
+    def one(r: Run, rep: int) -> None:
+        name = f"{case}.{r.label}.r{rep}"
+        t0 = time.perf_counter()
+        try:
+            res = run_child(r.kind, r.spec, logdir, name, timeout)
+        except RuntimeError as err:
+            out[r.label].errors.append(str(err))
+            log(f"  {name}: FAILED ({str(err).splitlines()[0]})")
+            return
+        res["concurrent"] = concurrent
+        out[r.label].results.append(res)
+        log(f"  {name}: {time.perf_counter() - t0:.1f} s")
+
     for rep in range(repeats):
         order = list(runs) if rep % 2 == 0 else list(reversed(runs))
-        for r in order:
-            name = f"{case}.{r.label}.r{rep}"
-            t0 = time.perf_counter()
-            try:
-                res = run_child(r.kind, r.spec, logdir, name, timeout)
-            except RuntimeError as err:
-                out[r.label].errors.append(str(err))
-                log(f"  {name}: FAILED ({str(err).splitlines()[0]})")
-                continue
-            out[r.label].results.append(res)
-            log(f"  {name}: {time.perf_counter() - t0:.1f} s")
+        if concurrent:
+            with ThreadPoolExecutor(len(order)) as pool:
+                list(pool.map(one, order, [rep] * len(order)))
+        else:
+            for r in order:
+                one(r, rep)
     return out
 
 

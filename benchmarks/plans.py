@@ -7,7 +7,7 @@ written into the results as a note.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from benchmarks.cases.train import TrainSettings
 from benchmarks.models import ModelSpec
@@ -26,7 +26,8 @@ class TrainCase:
     @property
     def name(self) -> str:
         data = f"fixed{self.length}" if self.data == "fixed" else self.data
-        return f"{self.model.name}-{data}"
+        packed = "-packed" if self.settings.packing else ""
+        return f"{self.model.name}-{data}{packed}"
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,13 @@ class Plan:
     dataprep_repeats: int = 1
     timeout: float = 1800.0
     notes: list[str] = field(default_factory=list)
+    # True: kazft and mlx-lm run at the same time, one process each (the long
+    # CPU plan: single-threaded 4-bit matmuls on a 2-core machine). Peak memory
+    # is per process and unaffected; times are contended and labelled so.
+    concurrent: bool = False
+    # the LM head + loss alone (benchmarks.cases.head): sequence length, kazft chunk sizes
+    head_seq: int = 2048
+    head_chunks: list[int] = field(default_factory=list)
 
 
 def accelerated() -> bool:
@@ -59,7 +67,31 @@ def accelerated() -> bool:
     return bool((metal and metal.is_available()) or (cuda and cuda.is_available()))
 
 
-def plans(quick: bool, fast_device: bool) -> Plan:
+def long_plan() -> Plan:
+    """``--long`` on a CPU-only machine: one QLoRA step of the 4B shapes at 512
+    and 2048 tokens, at 2 layers (the head and loss at the real vocabulary are
+    depth-independent and dominate the time: about an hour per 2048-token step
+    here), checkpointing on as on an 8 GB Mac; 34-layer memory extrapolated per
+    layer (benchmarks.run.extrapolate_memory)."""
+    big = ModelSpec("gemma-3-4b", layers=2, dtype="float32")
+    # chunk 24: what loss_chunk auto picks with 8 GiB available; 48: with 16 GiB
+    p = Plan("long", 0, 0, timeout=3 * 3600, concurrent=True, head_chunks=[24, 48])
+    for length in (2048, 512):
+        s = TrainSettings(0, 1, length, grad_checkpoint=True)
+        p.train.append(TrainCase(big, "fixed", s, 1, records=2, length=length))
+    p.notes.append(
+        "CPU long plan: the 4B shapes at 2 layers (one sliding-window, one global layer; "
+        "LoRA on both), float32 activations, one step per tool (no warm-up: the "
+        "step's time includes loading and compiling, seconds against the step's "
+        "minutes). kazft and mlx-lm ran at the same time, one process each on this "
+        "2-core machine: peak memory is each process's own; the times are contended."
+    )
+    return p
+
+
+def plans(quick: bool, fast_device: bool, long: bool = False) -> Plan:
+    if long and not fast_device:
+        return long_plan()
     tiny, mid = ModelSpec("tiny"), ModelSpec("mid")
     if fast_device:
         big = ModelSpec("gemma-3-4b", layers=6, dtype="bfloat16")
@@ -75,6 +107,7 @@ def plans(quick: bool, fast_device: bool) -> Plan:
         p.train = [
             TrainCase(tiny, "synthetic", ts, 3, records=2000),
             TrainCase(tiny, "sample", ts, 3),
+            TrainCase(tiny, "sample", replace(ts, packing=True), 3),
             TrainCase(mid, "synthetic", ts, 3, records=2000),
         ]
         p.generate = [GenCase(tiny, 128, 3, 3), GenCase(mid, 128, 3, 3)]
@@ -91,6 +124,7 @@ def plans(quick: bool, fast_device: bool) -> Plan:
                 ),
             ]
             p.generate.append(GenCase(big, 64, 3, 3))
+            p.head_chunks = [24, 48]
         return p
     # CPU only: every reduction below is reported with the results.
     if quick:
@@ -98,6 +132,7 @@ def plans(quick: bool, fast_device: bool) -> Plan:
         p.train = [
             TrainCase(tiny, "synthetic", TrainSettings(2, 8), 2),
             TrainCase(tiny, "sample", TrainSettings(2, 8), 1),
+            TrainCase(tiny, "sample", TrainSettings(1, 3, packing=True), 1),
             TrainCase(
                 mid, "fixed", TrainSettings(1, 1, 64, system_prompt=False), 1, records=8, length=48
             ),
@@ -115,6 +150,7 @@ def plans(quick: bool, fast_device: bool) -> Plan:
     p.train = [
         TrainCase(tiny, "synthetic", TrainSettings(2, 10), 3, records=2000),
         TrainCase(tiny, "sample", TrainSettings(2, 10), 3),
+        TrainCase(tiny, "sample", TrainSettings(1, 4, packing=True), 3),
         TrainCase(
             mid, "fixed", TrainSettings(1, 2, 128, system_prompt=False), 1, records=8, length=120
         ),

@@ -134,6 +134,26 @@ def markdown(results: dict) -> str:
                 f"{fmt(b)} | {_ratio(a / b if a and b else None)} |"
             )
             notes.append(f"{name}: {ex['note']}")
+        mem = row.get("memory_extrapolated")
+        if mem:
+            a, b = mem.get("kazft_mlx_peak_gb"), mem.get("mlx-lm_mlx_peak_gb")
+            out.append(
+                f"| {name} | MLX peak GB, 34 layers (extrapolated) | {fmt(a)} | {fmt(b)} | "
+                f"{_ratio(a / b if a and b else None)} |"
+            )
+            notes.append(f"{name}: {mem['note']}")
+        est = row.get("estimate")
+        if est and est.get("measured_over_estimate"):
+            notes.append(
+                f"{name}: kazft's memory estimate for this run (kazft.train.memory) "
+                f"{est['estimate_gb']:.2f} GB; measured MLX peak {est['measured_gb']:.2f} GB; "
+                f"measured / estimate = {est['measured_over_estimate']:.2f}"
+            )
+        if row.get("concurrent"):
+            notes.append(
+                f"{name}: kazft and mlx-lm ran at the same time (one process each): "
+                "memory is each process's own, times are contended"
+            )
         notes += [f"{name}: {e}" for e in _errors(row)]
     for case in results.get("generate", []):
         ex = case.get("extrapolated")
@@ -153,6 +173,11 @@ def markdown(results: dict) -> str:
             notes.append(f"generate {case['case']}: {ex['note']}")
         if case.get("note"):
             notes.append(f"generate {case['case']}: {case['note']}")
+    hd = results.get("head")
+    if hd:
+        out_, notes_ = head_rows(hd)
+        out += out_
+        notes += notes_
     dp = results.get("dataprep")
     if dp:
         name = f"data prep {dp['records']:,} records"
@@ -163,6 +188,45 @@ def markdown(results: dict) -> str:
         out += ["", "Notes:", ""] + [f"- {n}" for n in notes]
     out += ["", f"Full results: `{results.get('json_path', '')}`.", ""]
     return "\n".join(out)
+
+
+def head_rows(hd: dict) -> tuple[list[str], list[str]]:
+    """The LM head + loss case: peak above the weights, kazft at each chunk vs mlx-lm."""
+    lines, notes = [], []
+    full = (hd.get("mlx-lm") or {}).get("result") or {}
+    b = full.get("peak_above_resident_gib")
+    for label in sorted(k for k in hd if k.startswith("kazft-chunk")):
+        res = hd[label].get("result") or {}
+        a = res.get("peak_above_resident_gib")
+        name = (
+            f"LM head + loss, {hd['seq']} tokens x {hd['vocab']:,} vocab, chunk {res.get('chunk')}"
+        )
+        lines.append(
+            f"| {name} | MLX peak above weights GiB | {fmt(a)} | {fmt(b)} | "
+            f"{_ratio(a / b if a is not None and b else None)} |"
+        )
+        if res.get("loss") is not None and full.get("loss"):
+            rel = abs(res["loss"] - full["loss"]) / abs(full["loss"])
+            gn = abs(res["grad_norm"] - full["grad_norm"]) / abs(full["grad_norm"])
+            notes.append(
+                f"{name}: loss {res['loss']:.6g} vs {full['loss']:.6g} (relative difference "
+                f"{rel:.1e}), gradient norm relative difference {gn:.1e}"
+            )
+        notes += [f"{name}: {e.splitlines()[0]}" for e in hd[label].get("errors", [])]
+    notes += [
+        f"LM head mlx-lm: {e.splitlines()[0]}" for e in (hd.get("mlx-lm") or {}).get("errors", [])
+    ]
+    notes.append(
+        "LM head + loss: random fp32 weights (hidden 2560), forward and backward (gradient "
+        "w.r.t. the hidden states), each in its own process; mlx-lm column = its default "
+        "loss on full logits. Memory only: "
+        + (
+            f"the children preloaded the system OpenBLAS ({Path(hd['blas']).name}) for speed"
+            if hd.get("blas")
+            else "MLX's own BLAS"
+        )
+    )
+    return lines, notes
 
 
 def append_markdown(results: dict, path: Path = RESULTS_MD) -> Path:

@@ -20,8 +20,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from benchmarks.extrapolate import (
+    estimate_check,
+    extrapolate,
+    extrapolate_generation,
+    extrapolate_memory,
+    flops_per_token,
+    layer_bytes,
+    memory_estimates,
+)
 from benchmarks.machine import ROOT
-from benchmarks.models import FULL_4B_LAYERS, ModelSpec, layer_params
+from benchmarks.models import ModelSpec
 from benchmarks.plans import GenCase, Plan, TrainCase, accelerated, plans
 
 __all__ = ["GenCase", "Plan", "TrainCase", "accelerated", "main", "plans"]
@@ -68,89 +77,17 @@ def describe_synthetic(lm: Any, tokenizer: Any) -> dict:
     }
 
 
-# --- extrapolation to 34 layers --------------------------------------------------------
-
-
-def flops_per_token(spec: ModelSpec, layers: int) -> int:
-    """Matmul multiply-adds per token: decoder layers + the tied output head."""
-    s = spec.sizes
-    return layers * layer_params(s) + s.vocab * s.hidden
-
-
-def extrapolate(row: dict, case: TrainCase) -> dict:
-    k = case.model.sizes.layers
-    factor = flops_per_token(case.model, k) / flops_per_token(case.model, FULL_4B_LAYERS)
-    out: dict[str, Any] = {"measured_layers": k, "target_layers": FULL_4B_LAYERS, "factor": factor}
-    for label in ("kazft", "mlx-lm"):
-        v = row[label]["median"].get("trained_tok_s")
-        out[f"{label}_trained_tok_s"] = v * factor if v is not None else None
-    length = f" on {case.length}-token records" if case.requested_length else ""
-    out["note"] = (
-        f"measured at {k} layers{length}; 34-layer tokens/s = measured x F({k})/F(34) = "
-        f"measured x {factor:.3f}, F(d) = d x {layer_params(case.model.sizes):,} (one layer's "
-        f"weights) + {case.model.sizes.vocab * case.model.sizes.hidden:,} (the tied head): "
-        "matmul work per token, attention and memory traffic not modelled"
-        + (
-            f"; tokens/s at {case.requested_length} and 2048 tokens is lower by the attention "
-            "share (a few % at 512)"
-            if case.requested_length
-            else ""
-        )
-    )
-    return out
-
-
-def extrapolate_generation(case: dict, spec: ModelSpec) -> dict:
-    """Decoding reads every weight once per token: tokens/s scales with the
-    inverse of the weight bytes, which (all matrices at 4 bits) follow F(d)."""
-    k = spec.sizes.layers
-    factor = flops_per_token(spec, k) / flops_per_token(spec, FULL_4B_LAYERS)
-    out: dict[str, Any] = {"measured_layers": k, "target_layers": FULL_4B_LAYERS, "factor": factor}
-    for variant in ("base", "adapter"):
-        row = case.get(variant) or {}
-        out[variant] = {
-            label: (
-                row[label]["median"]["tok_s"] * factor
-                if (row.get(label) or {}).get("median", {}).get("tok_s")
-                else None
-            )
-            for label in ("kazft", "mlx-lm")
-        }
-    out["note"] = (
-        f"measured at {k} layers; 34-layer tokens/s = measured x F({k})/F(34) = "
-        f"measured x {factor:.3f} (weight bytes read per token scale with F)"
-    )
-    return out
-
-
-def memory_estimates() -> list[str]:
-    """kazft's own estimate (kazft.train.memory) for the real 4B at the legal settings."""
-    from benchmarks.cases.train import LEGAL_RECIPE
-    from kazft.model.tiny import SIZES, model_config
-    from kazft.recipe import load_recipe
-    from kazft.train.memory import GiB, estimate
-
-    cfg = model_config(SIZES["gemma-3-4b"], "gemma3", "bfloat16")
-    out = []
-    for length in (512, 2048):
-        r = load_recipe(LEGAL_RECIPE, [f"data.max_seq_length={length}"])
-        for ckpt in (False, True):
-            total = estimate(r, cfg, ckpt)["total"]
-            out.append(
-                f"{length} tokens, checkpointing {'on' if ckpt else 'off'}: {total / GiB:.1f} GiB"
-            )
-    return [
-        "kazft's memory estimate (not a measurement) for the full 34-layer 4B at the legal "
-        "settings: " + "; ".join(out)
-    ]
-
-
 # --- the run ---------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="tiny and mid-size models only")
+    ap.add_argument(
+        "--long",
+        action="store_true",
+        help="CPU only: one step of the 4B shapes at 512 and 2048 tokens (about 70 min)",
+    )
     ap.add_argument(
         "--only",
         default="bandwidth,train,generate,dataprep",
@@ -170,8 +107,17 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="use the CPU plan even where Metal or CUDA is available",
     )
+    ap.add_argument(
+        "--render",
+        metavar="JSON",
+        help="no run: redo the derived figures of a saved results file and append its table",
+    )
     args = ap.parse_args(argv)
+    if args.render:
+        return render(Path(args.render), Path(args.workdir).resolve(), not args.no_markdown)
     only = set(args.only.split(","))
+    if args.long:
+        only &= {"train", "head"}
     t_start = time.perf_counter()
     workdir = Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -181,13 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     from benchmarks import machine, report
-    from benchmarks.cases import bandwidth, dataprep, generate, train
+    from benchmarks.cases import bandwidth, dataprep, generate, head, train
     from benchmarks.models import ensure_model
     from benchmarks.synthetic import LengthModel
 
     fast = accelerated() and not args.cpu_plan
-    plan = plans(args.quick, fast)
-    command = "make bench" + (" BENCH_ARGS=--quick" if args.quick else "")
+    plan = plans(args.quick, fast, args.long)
+    flags = [f for f, on in (("--quick", args.quick), ("--long", args.long)) if on]
+    command = "make bench" + (f" BENCH_ARGS={' '.join(flags)}" if flags else "")
     results: dict[str, Any] = {
         "command": command,
         "profile": f"{plan.profile}, {'accelerated' if fast else 'CPU'} plan",
@@ -234,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                     workdir,
                     plan.timeout,
                     log,
+                    plan.concurrent,
                 )
             except RuntimeError as err:  # the kazft-prime child failed
                 row = {"case": case.name, "kazft": {"errors": [str(err)]}, "mlx-lm": {}}
@@ -245,9 +193,13 @@ def main(argv: list[str] | None = None) -> int:
             }
             if case.model.size == "gemma-3-4b" and "kazft" in row and "median" in row["kazft"]:
                 row["extrapolated"] = extrapolate(row, case)
+                finish_memory(row, workdir)
             results["train"].append(row)
         if any(c.model.size == "gemma-3-4b" for c in plan.train):
             notes += memory_estimates()
+    if "head" in only and plan.head_chunks:
+        log(f"head/{plan.head_seq}: LM head + loss alone, real vocabulary")
+        results["head"] = head.run_case(plan.head_seq, plan.head_chunks, workdir, plan.timeout, log)
     if "generate" in only:
         for g in plan.generate:
             model = ensure_model(g.model, workdir, log)
@@ -293,6 +245,39 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_markdown:
         report.append_markdown(results)
     log(f"done in {results['duration_s'] / 60:.1f} min; {json_path}")
+    return 0
+
+
+def finish_memory(row: dict, workdir: Path) -> None:
+    """A 4B-shape row with checkpointing on: kazft's estimate for the run as
+    measured (and the ratio), and both tools' peaks extrapolated to 34 layers."""
+    from benchmarks.models import _folders
+    from kazft.recipe import load_recipe
+
+    spec = ModelSpec(**row["model"]["spec"])
+    source, quantized = _folders(spec, workdir)
+    recipe = workdir / "train" / row["case"] / "recipe.yaml"
+    if not row["settings"].get("grad_checkpoint") or not recipe.exists():
+        return
+    config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    measured = (row.get("kazft") or {}).get("median", {}).get("mlx_peak_gb")
+    row["estimate"] = estimate_check(load_recipe(recipe), config, measured)
+    length = row["data"]["length"] or row["settings"]["max_seq_length"]
+    row["memory_extrapolated"] = extrapolate_memory(row, spec, length, layer_bytes(quantized))
+
+
+def render(json_path: Path, workdir: Path, markdown: bool) -> int:
+    """Redo the derived figures of a saved run and print (and append) its table."""
+    from benchmarks import report
+
+    results = json.loads(json_path.read_text(encoding="utf-8"))
+    for row in results.get("train", []):
+        if row.get("model", {}).get("spec", {}).get("size") == "gemma-3-4b" and row.get("data"):
+            finish_memory(row, workdir)
+    report.write_json(results, json_path)
+    print(report.markdown(results))
+    if markdown:
+        report.append_markdown(results)
     return 0
 
 

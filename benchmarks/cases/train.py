@@ -45,6 +45,7 @@ class TrainSettings:
     max_seq_length: int = 1024
     grad_checkpoint: bool = False
     system_prompt: bool = True  # False: the recipe's system prompt dropped (short fixed lengths)
+    packing: bool = False  # kazft's data.packing (mlx-lm has none: one record per row)
 
 
 def recipe_for(model: BuiltModel, train: Path, s: TrainSettings, out: Path) -> Any:
@@ -70,6 +71,8 @@ def recipe_for(model: BuiltModel, train: Path, s: TrainSettings, out: Path) -> A
     ]
     if not s.system_prompt:
         sets.append("data.system_prompt=null")
+    if s.packing:
+        sets.append("data.packing=true")
     return load_recipe(LEGAL_RECIPE, sets)
 
 
@@ -151,13 +154,16 @@ class _Steps:
         self.steps: list[dict[str, Any]] = []
         self.vals: list[dict[str, Any]] = []
 
-    def mark(self, trained: int, self_s: float, tokens: int | None = None) -> None:
+    def mark(
+        self, trained: int, self_s: float, tokens: int | None = None, examples: int | None = None
+    ) -> None:
         self.steps.append(
             {
                 "t": time.perf_counter() - self.t0,
                 "trained": trained,
                 "tokens": tokens,
                 "self_s": self_s,
+                "examples": examples,
             }
         )
 
@@ -190,7 +196,7 @@ def child_kazft(spec: dict) -> dict:
 
     class Timer(Callback):
         def on_step(self, stats: Any) -> None:
-            rec.mark(stats.n_trained, stats.seconds, stats.n_tokens)
+            rec.mark(stats.n_trained, stats.seconds, stats.n_tokens, stats.n_examples)
 
         def on_eval(self, metrics: dict[str, Any]) -> None:
             rec.vals.append({"after_step": metrics["step"], "seconds": metrics["seconds"]})
@@ -241,13 +247,15 @@ def summarize(res: dict, warmup: int, batch_size: int) -> dict[str, Any]:
     val = sum(v["seconds"] for v in res.get("vals", []) if warmup <= v["after_step"] < warmup + n)
     secs = window[-1]["t"] - t_start - val
     trained = sum(s["trained"] for s in window)
+    # packed rows hold several records: count them where the tool reports them
+    examples = sum(s.get("examples") or batch_size for s in window)
     self_s = sum(s["self_s"] for s in window)
     return {
         "steps": n,
         "seconds": round(secs, 4),
         "trained_tokens": trained,
         "trained_tok_s": trained / secs if secs > 0 else None,
-        "examples_s": n * batch_size / secs if secs > 0 else None,
+        "examples_s": examples / secs if secs > 0 else None,
         "self_trained_tok_s": trained / self_s if self_s > 0 else None,
         "first_step_s": steps[0]["t"],
         "mlx_peak_gb": res["mlx_peak_bytes"] / 1e9,
@@ -279,8 +287,10 @@ def run_case(
     workdir: Path,
     timeout: float,
     log=print,
+    concurrent: bool = False,
 ) -> dict:
-    """Alternating repeats of both tools; medians and kazft / mlx-lm ratios."""
+    """Alternating (or ``concurrent``) repeats of both tools; medians and
+    kazft / mlx-lm ratios."""
     from benchmarks.harness import run_child
 
     kz, ml = write_case(model, name, train, s, workdir)
@@ -290,9 +300,10 @@ def run_case(
     if prime.get("created"):
         log(f"  kazft quantised the base once into its cache ({prime['seconds']:.0f} s)")
     runs = [Run("kazft", "kazft-train", kz), Run("mlx-lm", "mlxlm-train", ml)]
-    out = alternate(runs, repeats, logdir, f"train.{name}", timeout, log)
+    out = alternate(runs, repeats, logdir, f"train.{name}", timeout, log, concurrent)
     row: dict[str, Any] = {
         "case": name,
+        "concurrent": concurrent,
         "model": model.as_dict(),
         "settings": s.__dict__,
         "repeats": repeats,

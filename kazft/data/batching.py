@@ -52,6 +52,13 @@ class Batch:
     # (B, L) int32 when packed: record number 1..k within the row, 0 for padding
     segments: np.ndarray | None = None
 
+    @property
+    def n_examples(self) -> int:
+        """Records in the batch: one per row, or the records packed into each row."""
+        if self.segments is None:
+            return int(self.inputs.shape[0])
+        return int(self.segments.max(axis=1).sum())
+
 
 def make_batch(examples: list[Example], pad_multiple: int = 8) -> Batch:
     """Pad examples to a common length L, a multiple of ``pad_multiple``."""

@@ -31,6 +31,7 @@ class StepStats:
     n_tokens: int
     n_trained: int
     seconds: float
+    n_examples: int = 0  # records in the step (packed rows hold several)
 
 
 @dataclass

@@ -258,6 +258,7 @@ def train(
                     sum(b.n_tokens for b in batches),
                     n_step,
                     time.perf_counter() - t0,
+                    sum(b.n_examples for b in batches),
                 )
                 counters["tokens"] += stats.n_tokens
                 counters["trained_tokens"] += stats.n_trained

@@ -11,16 +11,17 @@ import pytest
 
 from benchmarks import report
 from benchmarks.cases import dataprep, generate, train
-from benchmarks.harness import RESULT_TAG, medians, ratio, run_child
-from benchmarks.models import ModelSpec, ensure_model, layer_params
-from benchmarks.run import (
-    FULL_4B_LAYERS,
-    TrainCase,
+from benchmarks.extrapolate import (
     extrapolate,
     extrapolate_generation,
+    extrapolate_memory,
     flops_per_token,
-    plans,
+    layer_bytes,
+    lora_params_per_layer,
 )
+from benchmarks.harness import RESULT_TAG, medians, ratio, run_child
+from benchmarks.models import FULL_4B_LAYERS, ModelSpec, ensure_model, layer_params
+from benchmarks.run import TrainCase, plans
 from benchmarks.synthetic import (
     LengthModel,
     fixed_length_records,
@@ -121,6 +122,9 @@ def test_train_summary_excludes_warmup_and_validation() -> None:
     assert (s["mlx_peak_gb"], s["rss_peak_gb"]) == (2.0, 3.0)
     with pytest.raises(RuntimeError):
         train.summarize(res, warmup=4, batch_size=1)
+    # packed rows: the records each step reports, not one per row
+    packed = {**res, "steps": [{**x, "examples": 4} for x in steps]}
+    assert train.summarize(packed, warmup=1, batch_size=1)["examples_s"] == 12 / 5.0
 
 
 def test_generate_summary_decode_rate_and_bandwidth() -> None:
@@ -209,6 +213,47 @@ def test_plans_keep_the_4b_shapes_out_of_quick_mode() -> None:
     assert plans(False, False).dataprep_records == plans(False, True).dataprep_records == 100_000
 
 
+def test_long_cpu_plan_runs_the_4b_shapes_at_512_and_2048_side_by_side() -> None:
+    p = plans(False, False, long=True)
+    assert p.profile == "long" and p.concurrent and not p.generate
+    assert {(c.model.size, c.length, c.settings.max_seq_length) for c in p.train} == {
+        ("gemma-3-4b", 512, 512),
+        ("gemma-3-4b", 2048, 2048),
+    }
+    assert all(c.settings.grad_checkpoint for c in p.train)
+    # where Metal or CUDA is available the full plan already has these lengths
+    assert plans(False, True, long=True).profile == "full"
+
+
+def test_memory_extrapolation_adds_the_per_layer_terms() -> None:
+    spec = ModelSpec("gemma-3-4b", layers=2)
+    row = {"kazft": _side(1.0), "mlx-lm": {"median": {"mlx_peak_gb": 9.0}, "errors": []}}
+    lora = lora_params_per_layer(spec, 64)
+    # q/k/v/o: (2560 + 2048) + 2 x (2560 + 1024) + (2048 + 2560) inputs + outputs, x rank
+    assert lora == 64 * (4608 + 2 * 3584 + 4608) == 1_048_576
+    mem = extrapolate_memory(row, spec, 2048, layer_file_bytes=50_000_000)
+    assert mem is not None
+    added = 32 * 50_000_000 + 14 * (16 * lora + 2048 * 2560 * 4)
+    assert mem["added_gb"] == pytest.approx(added / 1e9)
+    assert mem["kazft_mlx_peak_gb"] == pytest.approx(1.0 + added / 1e9)
+    assert mem["mlx-lm_mlx_peak_gb"] == pytest.approx(9.0 + added / 1e9)
+    md = report.markdown(
+        {**_results(), "train": [{"case": "big", **row, "memory_extrapolated": mem}]}
+    )
+    assert "| train big | MLX peak GB, 34 layers (extrapolated) |" in md
+    assert "32 x 50.0 MB" in md
+
+
+def test_layer_bytes_reads_the_safetensors_headers(tiny) -> None:
+    import mlx.core as mx
+
+    weights: dict = {}
+    for f in sorted(tiny.quantized.glob("*.safetensors")):
+        weights.update(mx.load(str(f)))
+    want = sum(v.nbytes for k, v in weights.items() if ".model.layers.1." in f".{k}")
+    assert want > 0 and layer_bytes(tiny.quantized, 1) == want
+
+
 # --- report -----------------------------------------------------------------------------
 
 
@@ -256,6 +301,44 @@ def test_markdown_table_rows_and_ratios() -> None:
     assert "| train tiny-synthetic | examples/s | 3 | 2 | 1.50x |" in md
     assert "| train tiny-synthetic | MLX peak GB | 1 | 1 | 1.00x |" in md
     assert "- a note" in md and "Test CPU, 2 cores, 8.0 GiB" in md
+
+
+def test_head_case_rows_compare_each_chunk_with_the_full_logits() -> None:
+    def res(chunk, gib, loss):
+        return {
+            "result": {
+                "chunk": chunk,
+                "peak_above_resident_gib": gib,
+                "loss": loss,
+                "grad_norm": 2.0,
+            },
+            "errors": [],
+        }
+
+    hd = {
+        "seq": 2048,
+        "vocab": 262208,
+        "hidden": 2560,
+        "blas": None,
+        "mlx-lm": res(None, 8.0, 100.0),
+        "kazft-chunk24": res(24, 0.25, 100.0),
+    }
+    md = report.markdown({**_results(), "train": [], "head": hd})
+    assert (
+        "| LM head + loss, 2048 tokens x 262,208 vocab, chunk 24 | MLX peak above weights GiB"
+        " | 0.25 | 8 | 0.03x |" in md
+    )
+    assert "relative difference 0.0e+00" in md
+
+
+def test_head_child_measures_both_losses_on_a_small_head() -> None:
+    from benchmarks.head_memory import measure
+
+    full = measure("full", 64, 32, 1000, None, None, 0)
+    chunked = measure("chunked", 64, 32, 1000, 16, None, 0)
+    assert chunked["loss"] == pytest.approx(full["loss"], rel=1e-5)
+    assert chunked["grad_norm"] == pytest.approx(full["grad_norm"], rel=1e-5)
+    assert full["peak_above_resident_gib"] >= 0 and chunked["chunk"] == 16
 
 
 def test_append_markdown_keeps_earlier_runs(tmp_path: Path) -> None:
@@ -336,6 +419,17 @@ def test_run_child_reports_its_own_peak_rss(work: Path) -> None:
     )
     log = (work / "logs" / "bw.log").read_text(encoding="utf-8")
     assert re.search("^" + re.escape(RESULT_TAG) + r"\{", log, re.M)
+
+
+def test_alternate_runs_concurrently_when_asked(work: Path) -> None:
+    from benchmarks.harness import Run, alternate
+
+    spec = {"size_mb": 4, "repeats": 1}
+    runs = [Run("a", "bandwidth", spec), Run("b", "bandwidth", spec)]
+    out = alternate(runs, 1, work / "logs", "conc", 300, log=lambda m: None, concurrent=True)
+    assert [len(out[k].results) for k in ("a", "b")] == [1, 1]
+    assert all(r["concurrent"] for k in ("a", "b") for r in out[k].results)
+    assert not out["a"].errors and not out["b"].errors
 
 
 def test_write_jsonl_is_atomic_and_readable(tmp_path: Path) -> None:

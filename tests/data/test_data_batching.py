@@ -111,7 +111,9 @@ def test_pack_rows_shifts_each_record_on_its_own():
     assert batch.segments is not None and batch.segments.dtype == np.int32
     assert batch.segments.tolist() == [[1, 1, 1, 2, 2, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0]]
     assert (batch.n_trained, batch.n_tokens) == (5, 6)
+    assert batch.n_examples == 3  # records, not rows
     assert make_batch([a]).segments is None
+    assert make_batch([a, b]).n_examples == 2
 
 
 def _trained(exs: list[Example]) -> list[int]:
