@@ -162,7 +162,12 @@ def _encode(
                 good.append(r)
                 encoded.append(enc)
         fits = fit_lengths(
-            encoder, [r.messages for r in good], encoded, data.max_seq_length, data.truncation
+            encoder,
+            [r.messages for r in good],
+            encoded,
+            data.max_seq_length,
+            data.truncation,
+            [r.input_span for r in good],
         )
         for r, fit in zip(good, fits, strict=True):
             if isinstance(fit, RecordProblem):
@@ -175,8 +180,13 @@ def _encode(
                         "truncated",
                         r.location,
                         "prompt_truncated",
-                        f"cut {fit.cut_tokens} tokens ({fit.cut_chars} characters) from the start "
-                        f"of the first user turn to fit {data.max_seq_length}",
+                        f"cut {fit.cut_tokens} tokens ({fit.cut_chars} characters) from "
+                        + (
+                            "the start of the first user turn"
+                            if fit.cut_start
+                            else "the end of the input"
+                        )
+                        + f" to fit {data.max_seq_length}",
                         role,
                     )
                 )

@@ -26,7 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kazft.data.render import Messages, RecordProblem, render_prompt, system_messages
+from kazft.data.render import (
+    Messages,
+    RecordProblem,
+    input_span,
+    render_prompt,
+    system_messages,
+)
 from kazft.recipe import DataSection
 
 FORMATS = ("alpaca", "chat", "completion")
@@ -54,6 +60,8 @@ class Record:
     key: str  # the normalised prompt side, for duplicate detection
     category: str | None = None
     crlf: bool = False  # the text held Windows line breaks (now \n)
+    # alpaca: the input's characters in the first user message (truncation cuts its end first)
+    input_span: tuple[int, int] | None = None
 
 
 @dataclass
@@ -250,6 +258,12 @@ def parse_record(obj: Any, location: str, data: DataSection, fmt: str | None) ->
     rec = _parse(obj, location, data, fmt)
     for m in rec.messages:
         if "\r\n" in m["content"]:
+            if rec.input_span is not None and m["role"] == "user":
+                a, b = rec.input_span  # each \r\n before a position becomes one character
+                rec.input_span = (
+                    a - m["content"].count("\r\n", 0, a),
+                    b - m["content"].count("\r\n", 0, b),
+                )
             m["content"] = m["content"].replace("\r\n", "\n")
             rec.crlf = True
     return rec
@@ -280,7 +294,10 @@ def _parse(obj: Any, location: str, data: DataSection, fmt: str | None) -> Recor
             {"role": "user", "content": user},
             {"role": "assistant", "content": output},
         ]
-        return Record(location, found, msgs, normalise_key(instruction, inp), category)
+        span = input_span(data.prompt_template, instruction, inp)
+        return Record(
+            location, found, msgs, normalise_key(instruction, inp), category, input_span=span
+        )
     if found == "completion":
         prompt, completion = _text(obj, "prompt"), _text(obj, "completion")
         msgs = [

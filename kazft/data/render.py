@@ -72,6 +72,22 @@ def render_prompt(template: str, instruction: str, input: str = "") -> str:
     return template.format(instruction=instruction, input=input).strip()
 
 
+def input_span(template: str, instruction: str, input: str = "") -> tuple[int, int] | None:
+    """Where the (stripped) input sits in ``render_prompt``'s text: (start, end)
+    characters, or None when there is no input or the template places it more
+    than once. Truncation cuts the end of this span first, keeping the question."""
+    instruction, input = instruction.strip(), input.strip()
+    if not input or template.count("{input}") != 1:
+        return None
+    raw = template.format(instruction=instruction, input=input)
+    lead = len(raw) - len(raw.lstrip())
+    start = len(template.split("{input}", 1)[0].format(instruction=instruction)) - lead
+    end = start + len(input)
+    if start < 0 or raw.strip()[start:end] != input:
+        return None
+    return start, end
+
+
 def system_messages(data: DataSection) -> Messages:
     """The recipe's system message, if any (stripped: Gemma's template does not trim it)."""
     if data.system_prompt is not None and data.system_prompt.strip():

@@ -52,6 +52,34 @@ def test_prompt_truncation_keeps_markers_system_and_target(recipe, tok, write):
     )
 
 
+def test_prompt_truncation_cuts_the_end_of_the_input_and_keeps_the_question(
+    recipe, tok, write
+):
+    question = "Еңбек шартын бұзудың салдары қандай?"
+    p = write([{"instruction": question, "input": LONG, "output": "Жауап бар."}])
+    full = _run(recipe, tok, p, max_seq_length=4096).train[0]
+    cut = _run(recipe, tok, p, max_seq_length=64)
+    (ex,) = cut.train
+    assert len(ex.tokens) <= 64 < len(full.tokens) and _trained(ex) == _trained(full)
+    user = tok.decode(ex.tokens).split(SYSTEM + "\n\n")[1].split("<end_of_turn>")[0]
+    kept = user.split("\n\n", 1)
+    assert kept[0] == question  # the question whole
+    assert LONG.startswith(kept[1]) and 0 < len(kept[1]) < len(LONG)  # the input's start kept
+    (issue,) = cut.report.issues
+    assert issue.reason == "prompt_truncated" and "from the end of the input" in issue.message
+
+
+def test_an_input_too_short_to_make_room_falls_back_to_cutting_the_start(recipe, tok, write):
+    p = write([{"instruction": LONG, "input": "Бап 1.", "output": "Жауап бар."}])
+    cut = _run(recipe, tok, p, max_seq_length=48)
+    (ex,) = cut.train
+    assert len(ex.tokens) <= 48
+    user = tok.decode(ex.tokens).split(SYSTEM + "\n\n")[1].split("<end_of_turn>")[0]
+    assert user.endswith("\n\nБап 1.") and not user.startswith("Бап 0")
+    (issue,) = cut.report.issues
+    assert "from the start of the first user turn" in issue.message
+
+
 def test_multi_turn_truncation_cuts_only_the_first_user_turn(recipe, tok, write):
     turns = [("user", LONG), ("assistant", "Жауап бар."), ("user", "Тағы?"), ("assistant", "Иә.")]
     p = write([{"messages": [{"role": r, "content": c} for r, c in turns]}])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kazft.data.pipeline import prepare
-from kazft.data.render import ChatEncoder, Example, prompt_messages, render_prompt
+from kazft.data.render import ChatEncoder, Example, input_span, prompt_messages, render_prompt
 from kazft.errors import DataError
 from kazft.recipe import DataSection
 
@@ -199,3 +199,38 @@ def test_tokenizer_without_chat_template(tiny_dir):
     bare.chat_template = None
     with pytest.raises(DataError, match="the tokenizer has no chat template"):
         ChatEncoder(bare)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{instruction}\n\n{input}",
+        "{input}\n\n{instruction}",
+        "  Сұрақ: {instruction}\n\nМәтін: {input}\n\nҚысқа жауап беріңіз.",
+    ],
+)
+def test_input_span_finds_the_input_in_the_rendered_prompt(template):
+    user = render_prompt(template, " Сұрақ? ", "Бап 1.\nБап 2. ")
+    a, b = input_span(template, " Сұрақ? ", "Бап 1.\nБап 2. ")
+    assert user[a:b] == "Бап 1.\nБап 2."
+
+
+def test_input_span_is_none_without_one_input():
+    assert input_span("{instruction}\n\n{input}", "Сұрақ?", "  ") is None
+    assert input_span("{instruction}", "Сұрақ?", "Мәтін") is None
+    assert input_span("{input} {instruction} {input}", "Сұрақ?", "Мәтін") is None
+
+
+def test_input_span_follows_crlf_normalisation():
+    from kazft.data.records import parse_record
+
+    data = DataSection(train="x.jsonl")
+    rec = parse_record(
+        {"instruction": "Бірінші\r\nжол?", "input": "Бап 1.\r\nБап 2.", "output": "Иә."},
+        "x.jsonl:1",
+        data,
+        None,
+    )
+    user = next(m["content"] for m in rec.messages if m["role"] == "user")
+    assert rec.crlf and rec.input_span is not None
+    assert user[rec.input_span[0] : rec.input_span[1]] == "Бап 1.\nБап 2."
