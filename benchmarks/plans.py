@@ -72,7 +72,7 @@ def long_plan() -> Plan:
     and 2048 tokens, at 2 layers (the head and loss at the real vocabulary are
     depth-independent and dominate the time: about an hour per 2048-token step
     here), checkpointing on as on an 8 GB Mac; 34-layer memory extrapolated per
-    layer (benchmarks.run.extrapolate_memory)."""
+    layer (benchmarks.extrapolate.extrapolate_memory)."""
     big = ModelSpec("gemma-3-4b", layers=2, dtype="float32")
     # chunk 24: what loss_chunk auto picks with 8 GiB available; 48: with 16 GiB
     p = Plan("long", 0, 0, timeout=3 * 3600, concurrent=True, head_chunks=[24, 48])

@@ -8,9 +8,13 @@
 * ``adapter``: LoRA parameters in float32 with their gradient and AdamW's two
   moments (16 bytes per parameter; 20 with gradient accumulation, which keeps a
   running sum);
-* ``activations``: what the backward pass keeps for ``batch_size`` sequences of
-  ``max_seq_length`` tokens (every decoder layer's intermediates, or only each
-  layer's input plus one layer's intermediates with gradient checkpointing);
+* ``activations``: what the forward pass keeps for the backward, for
+  ``batch_size`` sequences of ``max_seq_length`` tokens: every decoder layer's
+  intermediates, or with gradient checkpointing only each layer's input;
+* ``backward``: one layer's working set during the backward: its
+  intermediates (recomputed, with checkpointing) and their gradients and
+  temporaries, 2.5 (checkpointing) or 1.5 times one layer's intermediates
+  (calibrated on 4B-shape steps at 512 and 2048 tokens, benchmarks/RESULTS.md);
 * ``logits``: the head's working set in the chunked cross-entropy
   (kazft.train.chunked_ce), which never holds the (tokens x vocabulary)
   logits: about ``IN_FLIGHT`` = 10 float32 (chunk x vocabulary) buffers in
@@ -20,6 +24,9 @@
   ``chunk`` = train.loss_chunk or, for ``auto``, what auto_chunk picks for
   the memory available;
 * ``overhead``: 10 % for MLX's buffer cache and fragmentation.
+
+The layers' backward and the head's run at different times, so the total is
+weights + adapter + activations + the larger of (backward, logits) + overhead.
 
 It is an estimate (labelled as such); the trainer reports the measured peak at
 the end. The formulas are deliberately simple and shown in docs/training.md.
@@ -98,7 +105,8 @@ def adapter_parameters(s: Shapes, recipe: Recipe) -> int:
     return min(recipe.lora.layers, s.layers) * per_layer
 
 
-def _activations(s: Shapes, recipe: Recipe, checkpoint: bool) -> int:
+def _layer(s: Shapes, recipe: Recipe) -> int:
+    """One decoder layer's intermediates for one micro-batch."""
     b, seq = recipe.train.batch_size, recipe.data.max_seq_length
     t = b * seq  # tokens per micro-batch, padded to the longest: the worst case
     a = s.dtype_bytes
@@ -111,9 +119,29 @@ def _activations(s: Shapes, recipe: Recipe, checkpoint: bool) -> int:
     layer = t * per_token * a
     # Attention scores and probabilities (B, heads, L, L); softmax in float32.
     layer += b * s.heads * seq * seq * (a + 4)
+    return layer
+
+
+def _kept(s: Shapes, recipe: Recipe, checkpoint: bool) -> int:
+    """What the forward keeps for the backward: each layer's input, or all of
+    every layer's intermediates (layers below the adapters are counted too:
+    an upper bound)."""
     if checkpoint:
-        return s.layers * t * s.hidden * a + layer
-    return s.layers * layer
+        return (
+            s.layers
+            * recipe.train.batch_size
+            * recipe.data.max_seq_length
+            * s.hidden
+            * (s.dtype_bytes)
+        )
+    return s.layers * _layer(s, recipe)
+
+
+# One layer's backward holds its intermediates' gradients and temporaries on top
+# of the intermediates (recomputed first with checkpointing). Measured on the 4B
+# shapes (2 layers, fp32, checkpointing on): the transient peak was 2.3x one
+# layer's intermediates at 2048 tokens; at 512 the head's working set was larger.
+BACKWARD_FACTOR = {True: 2.5, False: 1.5}
 
 
 def loss_chunk(recipe: Recipe, vocab: int, available_bytes: int | None = None) -> int:
@@ -148,11 +176,15 @@ def estimate(
     parts = {
         "weights": _weights(s, recipe),
         "adapter": n_adapter * (20 if recipe.train.grad_accum > 1 else 16),
-        "activations": _activations(s, recipe, checkpoint),
+        "activations": _kept(s, recipe, checkpoint),
+        "backward": int(BACKWARD_FACTOR[checkpoint] * _layer(s, recipe)),
         "logits": _logits(s, recipe, loss_chunk(recipe, s.vocab, available_bytes)),
     }
-    parts["overhead"] = sum(parts.values()) // 10
-    parts["total"] = sum(parts.values())
+    # The layers' backward and the head's working set are never live together.
+    peak = sum(v for k, v in parts.items() if k not in ("backward", "logits"))
+    peak += max(parts["backward"], parts["logits"])
+    parts["overhead"] = peak // 10
+    parts["total"] = peak + parts["overhead"]
     return parts
 
 
@@ -241,6 +273,10 @@ def fmt_bytes(n: float) -> str:
 
 
 def describe(parts: dict[str, int]) -> str:
-    order = ("weights", "adapter", "activations", "logits", "overhead")
+    order = ("weights", "adapter", "activations")
     body = ", ".join(f"{k} {fmt_bytes(parts[k])}" for k in order)
+    body += (
+        f", the larger of layer backward {fmt_bytes(parts['backward'])} and "
+        f"logits {fmt_bytes(parts['logits'])}, overhead {fmt_bytes(parts['overhead'])}"
+    )
     return f"estimated peak memory {fmt_bytes(parts['total'])} ({body})"

@@ -52,9 +52,7 @@ def test_prompt_truncation_keeps_markers_system_and_target(recipe, tok, write):
     )
 
 
-def test_prompt_truncation_cuts_the_end_of_the_input_and_keeps_the_question(
-    recipe, tok, write
-):
+def test_prompt_truncation_cuts_the_end_of_the_input_and_keeps_the_question(recipe, tok, write):
     question = "Еңбек шартын бұзудың салдары қандай?"
     p = write([{"instruction": question, "input": LONG, "output": "Жауап бар."}])
     full = _run(recipe, tok, p, max_seq_length=4096).train[0]
