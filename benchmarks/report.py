@@ -149,6 +149,12 @@ def markdown(results: dict) -> str:
                 f"{est['estimate_gb']:.2f} GB; measured MLX peak {est['measured_gb']:.2f} GB; "
                 f"measured / estimate = {est['measured_over_estimate']:.2f}"
             )
+        if (row.get("settings") or {}).get("packing"):
+            notes.append(
+                f"{name}: kazft packs records into rows of up to max_seq_length tokens "
+                "(data.packing); mlx-lm has no packing, so its column is the same records "
+                "one per row over the same number of steps"
+            )
         if row.get("concurrent"):
             notes.append(
                 f"{name}: kazft and mlx-lm ran at the same time (one process each): "

@@ -341,6 +341,16 @@ def test_head_child_measures_both_losses_on_a_small_head() -> None:
     assert full["peak_above_resident_gib"] >= 0 and chunked["chunk"] == 16
 
 
+def test_render_redoes_a_saved_run_without_running_it(tmp_path: Path, capsys) -> None:
+    from benchmarks.run import render
+
+    path = report.write_json(_results(), tmp_path / "r.json")
+    assert render(path, tmp_path, markdown=False) == 0
+    assert (
+        "| train tiny-synthetic | trained tokens/s | 300 | 200 | 1.50x |" in capsys.readouterr().out
+    )
+
+
 def test_append_markdown_keeps_earlier_runs(tmp_path: Path) -> None:
     path = tmp_path / "RESULTS.md"
     report.append_markdown(_results(), path)
