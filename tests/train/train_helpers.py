@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from kazft.data.batching import Batch
 from kazft.recipe import Recipe, load_recipe
 
 SUBJECTS = [
@@ -75,15 +76,6 @@ def make_recipe(qa: Path, out: Path, **over: Any) -> Recipe:
     return load_recipe(path)
 
 
-class Batch:
-    """Shaped like kazft.data.batching.Batch."""
-
-    def __init__(self, inputs: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> None:
-        self.inputs, self.targets, self.mask = inputs, targets, mask
-        self.n_trained = int(mask.sum())
-        self.n_tokens = int((inputs != 0).sum())
-
-
 def synthetic_batch(rows: list[list[int]], n_prompt: int = 3) -> Batch:
     """Right-padded rows; the first ``n_prompt`` targets of each row are masked."""
     L = max(len(r) for r in rows) - 1
@@ -95,7 +87,7 @@ def synthetic_batch(rows: list[list[int]], n_prompt: int = 3) -> Batch:
         n = len(r) - 1
         inputs[b, :n], targets[b, :n] = r[:-1], r[1:]
         mask[b, n_prompt:n] = 1.0
-    return Batch(inputs, targets, mask)
+    return Batch(inputs, targets, mask, int(mask.sum()), int((inputs != 0).sum()))
 
 
 def random_rows(n: int, seed: int, lo: int = 12, hi: int = 30) -> list[list[int]]:
