@@ -100,7 +100,7 @@ def lora_params_per_layer(spec: ModelSpec, rank: int) -> int:
 
 def extrapolate_memory(
     row: dict, spec: ModelSpec, length: int, layer_file_bytes: int, rank: int = 64
-) -> dict | None:
+) -> dict:
     """34-layer peak (LoRA on the last 16, checkpointing on) from a run with
     checkpointing on at ``spec``'s depth d, LoRA on all d layers.
 

@@ -163,7 +163,7 @@ def _build_quantized(source: Path, out: Path) -> None:
         raise
 
 
-def _folders(spec: ModelSpec, workdir: Path) -> tuple[Path, Path]:
+def model_folders(spec: ModelSpec, workdir: Path) -> tuple[Path, Path]:
     base = workdir / "models"
     return base / spec.name, base / f"{spec.name}-mlxlm-q4g64"
 
@@ -172,7 +172,7 @@ def child_build(spec: dict) -> dict:
     """Build in a child process: the parent, whose children's RSS is measured,
     never holds a model's weights."""
     ms = ModelSpec(**spec["model"])
-    source, quantized = _folders(ms, Path(spec["workdir"]))
+    source, quantized = model_folders(ms, Path(spec["workdir"]))
     if not (source / "bench_model.json").exists():
         _build_source(source, ms)
     if not (quantized / "config.json").exists():
@@ -184,7 +184,7 @@ def ensure_model(spec: ModelSpec, workdir: Path, log=print, timeout: float = 360
     """The source and 4-bit folders of ``spec`` (built on first use, then reused)."""
     from benchmarks.harness import run_child
 
-    source, quantized = _folders(spec, workdir)
+    source, quantized = model_folders(spec, workdir)
     if not (source / "bench_model.json").exists() or not (quantized / "config.json").exists():
         log(f"building {spec.describe()} in {source}, and its mlx_lm.convert 4-bit copy")
         run_child(

@@ -70,7 +70,7 @@ def accelerated() -> bool:
 def long_plan() -> Plan:
     """``--long`` on a CPU-only machine: one QLoRA step of the 4B shapes at 512
     and 2048 tokens, at 2 layers (the head and loss at the real vocabulary are
-    depth-independent and dominate the time: about an hour per 2048-token step
+    depth-independent and dominate the time: a 2048-token step took 43 minutes
     here), checkpointing on as on an 8 GB Mac; 34-layer memory extrapolated per
     layer (benchmarks.extrapolate.extrapolate_memory)."""
     big = ModelSpec("gemma-3-4b", layers=2, dtype="float32")

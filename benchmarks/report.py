@@ -84,6 +84,13 @@ DATA_METRICS = (
 )
 
 
+def _extrapolated(name: str, metric: str, a: float | None, b: float | None) -> str:
+    return (
+        f"| {name} | {metric}, 34 layers (extrapolated) | {fmt(a)} | {fmt(b)} | "
+        f"{_ratio(a / b if a and b else None)} |"
+    )
+
+
 def _rows(case: str, row: dict, metrics: tuple) -> list[str]:
     lines = []
     for label, key in metrics:
@@ -129,18 +136,12 @@ def markdown(results: dict) -> str:
         ex = row.get("extrapolated")
         if ex:
             a, b = ex.get("kazft_trained_tok_s"), ex.get("mlx-lm_trained_tok_s")
-            out.append(
-                f"| {name} | trained tokens/s, 34 layers (extrapolated) | {fmt(a)} | "
-                f"{fmt(b)} | {_ratio(a / b if a and b else None)} |"
-            )
+            out.append(_extrapolated(name, "trained tokens/s", a, b))
             notes.append(f"{name}: {ex['note']}")
         mem = row.get("memory_extrapolated")
         if mem:
             a, b = mem.get("kazft_mlx_peak_gb"), mem.get("mlx-lm_mlx_peak_gb")
-            out.append(
-                f"| {name} | MLX peak GB, 34 layers (extrapolated) | {fmt(a)} | {fmt(b)} | "
-                f"{_ratio(a / b if a and b else None)} |"
-            )
+            out.append(_extrapolated(name, "MLX peak GB", a, b))
             notes.append(f"{name}: {mem['note']}")
         est = row.get("estimate")
         if est and est.get("measured_over_estimate"):
@@ -169,10 +170,8 @@ def markdown(results: dict) -> str:
                 name = f"generate {case['case']} {'base + adapter' if variant == 'adapter' else 'base'}"
                 out += _rows(name, row, GEN_METRICS)
                 if ex:
-                    a, b = ex[variant]["kazft"], ex[variant]["mlx-lm"]
                     out.append(
-                        f"| {name} | tokens/s, 34 layers (extrapolated) | {fmt(a)} | "
-                        f"{fmt(b)} | {_ratio(a / b if a and b else None)} |"
+                        _extrapolated(name, "tokens/s", ex[variant]["kazft"], ex[variant]["mlx-lm"])
                     )
                 notes += [f"{name}: {e}" for e in _errors(row)]
         if ex:

@@ -114,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     if args.render:
+        if not Path(args.render).is_file():
+            ap.error(f"--render: no results file {args.render}")
         return render(Path(args.render), Path(args.workdir).resolve(), not args.no_markdown)
     only = set(args.only.split(","))
     if args.long:
@@ -251,11 +253,11 @@ def main(argv: list[str] | None = None) -> int:
 def finish_memory(row: dict, workdir: Path) -> None:
     """A 4B-shape row with checkpointing on: kazft's estimate for the run as
     measured (and the ratio), and both tools' peaks extrapolated to 34 layers."""
-    from benchmarks.models import _folders
+    from benchmarks.models import model_folders
     from kazft.recipe import load_recipe
 
     spec = ModelSpec(**row["model"]["spec"])
-    source, quantized = _folders(spec, workdir)
+    source, quantized = model_folders(spec, workdir)
     recipe = workdir / "train" / row["case"] / "recipe.yaml"
     if not row["settings"].get("grad_checkpoint") or not recipe.exists():
         return

@@ -232,7 +232,6 @@ def test_memory_extrapolation_adds_the_per_layer_terms() -> None:
     # q/k/v/o: (2560 + 2048) + 2 x (2560 + 1024) + (2048 + 2560) inputs + outputs, x rank
     assert lora == 64 * (4608 + 2 * 3584 + 4608) == 1_048_576
     mem = extrapolate_memory(row, spec, 2048, layer_file_bytes=50_000_000)
-    assert mem is not None
     added = 32 * 50_000_000 + 14 * (16 * lora + 2048 * 2560 * 4)
     assert mem["added_gb"] == pytest.approx(added / 1e9)
     assert mem["kazft_mlx_peak_gb"] == pytest.approx(1.0 + added / 1e9)
