@@ -18,6 +18,12 @@ logits, so the loss can project them onto the vocabulary chunk by chunk
   mask isolates the records (tests/model/test_forward.py checks per-record
   losses against each record run alone).
 
+Each decoder layer runs as ``block`` runs it: mlx-lm's TransformerBlock and
+Attention forward, step for step, with two memory-lean pieces whose forward
+results are mlx's and whose backward never holds full-size intermediates:
+attention (kazft.model.attention) and, where LoRA leaves the MLP frozen, the
+gated MLP (kazft.model.mlp).
+
 ``checkpoint=True`` recomputes each decoder layer in the backward pass
 (mx.checkpoint) instead of keeping its intermediates, from the first layer
 with trainable parameters up (the layers below it get no gradient, so nothing
@@ -31,6 +37,9 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten
+
+from kazft.model.attention import sdpa
+from kazft.model.mlp import mlp
 
 
 def language_model(model: Any) -> Any:
@@ -81,6 +90,30 @@ def segment_masks(segments: mx.array, window: int | None) -> tuple[mx.array, mx.
     return glob, (allowed & near)[:, None]
 
 
+def _attention(attn: Any, x: mx.array, mask: Any) -> mx.array:
+    """mlx-lm's gemma3_text Attention.__call__ without a cache, attention by
+    kazft.model.attention.sdpa. x (B, L, H) -> (B, L, H)."""
+    b, n, _ = x.shape
+    q = attn.q_proj(x).reshape(b, n, attn.n_heads, -1).transpose(0, 2, 1, 3)  # (B, Hq, L, D)
+    k = attn.k_proj(x).reshape(b, n, attn.n_kv_heads, -1).transpose(0, 2, 1, 3)  # (B, Hkv, L, D)
+    v = attn.v_proj(x).reshape(b, n, attn.n_kv_heads, -1).transpose(0, 2, 1, 3)
+    q = attn.rope(attn.q_norm(q))
+    k = attn.rope(attn.k_norm(k))
+    out = sdpa(q, k, v, attn.scale, mask)  # (B, Hq, L, D)
+    return attn.o_proj(out.transpose(0, 2, 1, 3).reshape(b, n, -1))  # type: ignore[no-any-return]
+
+
+def block(layer: Any, x: mx.array, mask: Any) -> mx.array:
+    """mlx-lm's gemma3_text TransformerBlock.__call__ (no cache) with the lean
+    attention and MLP; the same result. x (B, L, H) -> (B, L, H)."""
+    from mlx_lm.models.gemma3_text import clip_residual
+
+    r = _attention(layer.self_attn, layer.input_layernorm(x), mask)
+    h = clip_residual(x, layer.post_attention_layernorm(r))
+    r = mlp(layer.mlp, layer.pre_feedforward_layernorm(h))
+    return clip_residual(h, layer.post_feedforward_layernorm(r))  # type: ignore[no-any-return]
+
+
 def _has_trainable(layer: nn.Module) -> bool:
     return bool(tree_flatten(layer.trainable_parameters()))
 
@@ -124,7 +157,9 @@ def hidden_states(
         mask = global_mask if i % pattern == pattern - 1 else sliding_mask
         if i >= first_trained:
             # The mask is closed over: a constant of the recompute, not an input.
-            h = nn.utils.checkpoint(layer, lambda x, layer=layer, mask=mask: layer(x, mask))(h)
+            h = nn.utils.checkpoint(layer, lambda x, layer=layer, mask=mask: block(layer, x, mask))(
+                h
+            )
         else:
-            h = layer(h, mask)
+            h = block(layer, h, mask)
     return tm.norm(h)

@@ -34,11 +34,12 @@ is the tied input embedding, which LoRA does not train).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from typing import Any
 
 import mlx.core as mx
 import numpy as np
+
+from kazft.model.frozen import FrozenLinear
 
 # Bounds of the automatic chunk size, in positions.
 MIN_CHUNK = 8
@@ -48,99 +49,20 @@ MAX_CHUNK = 2048
 IN_FLIGHT = 10
 
 
-@dataclass(frozen=True)
-class Head:
-    """The output projection ``logits = h @ weight.T``, plain or quantised.
-
-    ``weight`` is (V, H) for a plain head; for a quantised one it is the packed
-    (V, H * bits / 32) uint32 matrix with ``scales``/``biases`` (V, H / group_size),
-    exactly as mlx's QuantizedEmbedding and QuantizedLinear store them."""
-
-    weight: mx.array
-    scales: mx.array | None = None
-    biases: mx.array | None = None
-    group_size: int = 64
-    bits: int = 4
-    mode: str = "affine"
-
-    @classmethod
-    def of(cls, layer: Any) -> Head:
-        """From an nn.Embedding / nn.Linear or their quantised versions."""
-        if "bias" in layer:
-            raise ValueError("an output layer with a bias is not supported (Gemma has none)")
-        if "scales" in layer:
-            return cls(
-                layer["weight"],
-                layer["scales"],
-                layer.get("biases"),
-                layer.group_size,
-                layer.bits,
-                getattr(layer, "mode", "affine"),
-            )
-        return cls(layer["weight"])
-
-    @property
-    def quantized(self) -> bool:
-        return self.scales is not None
+class Head(FrozenLinear):
+    """The output projection ``logits = h @ weight.T`` (V, H), plain or quantised."""
 
     @property
     def vocab_size(self) -> int:
-        return int(self.weight.shape[0])
+        return self.out_features
 
     @property
     def hidden_size(self) -> int:
-        if self.quantized:
-            return int(self.weight.shape[1]) * 32 // self.bits
-        return int(self.weight.shape[1])
-
-    @property
-    def dtype(self) -> mx.Dtype:
-        """The dtype the head computes in (the scales' for a quantised head)."""
-        return self.scales.dtype if self.scales is not None else self.weight.dtype
+        return self.in_features
 
     def logits(self, h: mx.array) -> mx.array:
         """(n, H) -> (n, V), as the model's head computes them (same dtype, same op)."""
-        if self.scales is not None:
-            return mx.quantized_matmul(
-                h,
-                self.weight,
-                self.scales,
-                self.biases,
-                transpose=True,
-                group_size=self.group_size,
-                bits=self.bits,
-                mode=self.mode,
-            )
-        return h @ self.weight.T
-
-    def project(self, g: mx.array) -> mx.array:
-        """(n, V) -> (n, H): ``g @ weight``, the head's backward."""
-        if self.scales is not None:
-            return mx.quantized_matmul(
-                g,
-                self.weight,
-                self.scales,
-                self.biases,
-                transpose=False,
-                group_size=self.group_size,
-                bits=self.bits,
-                mode=self.mode,
-            )
-        return g @ self.weight
-
-    def rows(self, ids: mx.array) -> mx.array:
-        """(n,) token ids -> (n, H) rows of the (dequantised) weight."""
-        if self.scales is not None:
-            biases = self.biases[ids] if self.biases is not None else None
-            return mx.dequantize(
-                self.weight[ids],
-                self.scales[ids],
-                biases,
-                group_size=self.group_size,
-                bits=self.bits,
-                mode=self.mode,
-            )
-        return self.weight[ids]
+        return self.apply(h)
 
 
 def auto_chunk(vocab_size: int, available_bytes: int | None = None) -> int:
