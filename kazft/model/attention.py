@@ -154,4 +154,5 @@ def sdpa(q: mx.array, k: mx.array, v: mx.array, scale: float, mask: Any = None) 
         dq = mx.concatenate(dqs, axis=3) if len(dqs) > 1 else dqs[0]
         return dq.reshape(b, hq, n, d).astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype)
 
-    return attend(q, k, v)
+    out: mx.array = attend(q, k, v)  # type: ignore[assignment]
+    return out

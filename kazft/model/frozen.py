@@ -10,9 +10,11 @@ nn.Embedding weights and for their quantised versions alike.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, TypeVar
 
 import mlx.core as mx
+
+_F = TypeVar("_F", bound="FrozenLinear")
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class FrozenLinear:
     mode: str = "affine"
 
     @classmethod
-    def of(cls, layer: Any) -> Self:
+    def of(cls: type[_F], layer: Any) -> _F:
         """From an nn.Embedding / nn.Linear or their quantised versions."""
         if "bias" in layer:
             raise ValueError("a layer with a bias is not supported (Gemma has none)")
