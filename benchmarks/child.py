@@ -31,6 +31,7 @@ KINDS = {
     "mlxlm-dataprep": ("benchmarks.cases.dataprep", "child_mlxlm"),
     "bandwidth": ("benchmarks.cases.bandwidth", "child"),
     "head-measure": ("benchmarks.cases.head", "child"),
+    "layer-measure": ("benchmarks.cases.layer", "child"),
     "build-model": ("benchmarks.models", "child_build"),
 }
 

@@ -57,6 +57,8 @@ class Plan:
     # the LM head + loss alone (benchmarks.cases.head): sequence length, kazft chunk sizes
     head_seq: int = 2048
     head_chunks: list[int] = field(default_factory=list)
+    # one checkpointed decoder layer alone (benchmarks.cases.layer): tokens, 0 = off
+    layer_seq: int = 0
 
 
 def accelerated() -> bool:
@@ -75,7 +77,7 @@ def long_plan() -> Plan:
     layer (benchmarks.extrapolate.extrapolate_memory)."""
     big = ModelSpec("gemma-3-4b", layers=2, dtype="float32")
     # chunk 24: what loss_chunk auto picks with 8 GiB available; 48: with 16 GiB
-    p = Plan("long", 0, 0, timeout=3 * 3600, concurrent=True, head_chunks=[24, 48])
+    p = Plan("long", 0, 0, timeout=3 * 3600, concurrent=True, head_chunks=[24, 48], layer_seq=2048)
     for length in (2048, 512):
         s = TrainSettings(0, 1, length, grad_checkpoint=True)
         p.train.append(TrainCase(big, "fixed", s, 1, records=2, length=length))

@@ -183,6 +183,11 @@ def markdown(results: dict) -> str:
         out_, notes_ = head_rows(hd)
         out += out_
         notes += notes_
+    ly = results.get("layer")
+    if ly:
+        out_, notes_ = layer_rows(ly)
+        out += out_
+        notes += notes_
     dp = results.get("dataprep")
     if dp:
         name = f"data prep {dp['records']:,} records"
@@ -230,6 +235,42 @@ def head_rows(hd: dict) -> tuple[list[str], list[str]]:
             if hd.get("blas")
             else "MLX's own BLAS"
         )
+    )
+    return lines, notes
+
+
+def layer_rows(ly: dict) -> tuple[list[str], list[str]]:
+    """One checkpointed decoder layer: peak above what was resident, both tools."""
+    a_res = (ly.get("kazft") or {}).get("result") or {}
+    b_res = (ly.get("mlx-lm") or {}).get("result") or {}
+    name = f"one 4B-shape decoder layer, checkpointed, {ly['seq']} tokens"
+    lines = []
+    for metric, key in (
+        ("MLX peak above resident GB", "peak_above_resident_gb"),
+        ("seconds", "seconds"),
+    ):
+        a, b = a_res.get(key), b_res.get(key)
+        ratio = a / b if a is not None and b else None
+        lines.append(f"| {name} | {metric} | {fmt(a)} | {fmt(b)} | {_ratio(ratio)} |")
+    notes = []
+    if a_res and b_res:
+        diffs = [
+            abs(a_res[k] - b_res[k]) / abs(b_res[k])
+            for k in ("value", "input_grad_norm", "lora_grad_norm")
+        ]
+        notes.append(
+            f"{name}: output, input-gradient norm and LoRA-gradient norm equal mlx-lm's "
+            f"within {max(diffs):.1e} relative"
+        )
+    for label in ("kazft", "mlx-lm"):
+        notes += [
+            f"{name} {label}: {e.splitlines()[0]}" for e in (ly.get(label) or {}).get("errors", [])
+        ]
+    notes.append(
+        f"{name}: global attention, 4-bit, LoRA rank 64 on q/k/v/o, float32 activations, "
+        "mx.checkpoint around mlx-lm's layer call vs kazft's lean block, each in its own "
+        "process (benchmarks/cases/layer.py); the peak is above the layer's weights, input and "
+        "cotangent"
     )
     return lines, notes
 

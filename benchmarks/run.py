@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--only",
-        default="bandwidth,train,generate,dataprep",
+        default="bandwidth,train,generate,dataprep,head,layer",
         help="comma-separated cases to run (default: all)",
     )
     ap.add_argument(
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         return render(Path(args.render), Path(args.workdir).resolve(), not args.no_markdown)
     only = set(args.only.split(","))
     if args.long:
-        only &= {"train", "head"}
+        only &= {"train", "head", "layer"}
     t_start = time.perf_counter()
     workdir = Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     from benchmarks import machine, report
-    from benchmarks.cases import bandwidth, dataprep, generate, head, train
+    from benchmarks.cases import bandwidth, dataprep, generate, head, layer, train
     from benchmarks.models import ensure_model
     from benchmarks.synthetic import LengthModel
 
@@ -202,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     if "head" in only and plan.head_chunks:
         log(f"head/{plan.head_seq}: LM head + loss alone, real vocabulary")
         results["head"] = head.run_case(plan.head_seq, plan.head_chunks, workdir, plan.timeout, log)
+    if "layer" in only and plan.layer_seq:
+        log(f"layer/{plan.layer_seq}: one checkpointed 4B-shape decoder layer alone")
+        results["layer"] = layer.run_case(plan.layer_seq, workdir, plan.timeout, log)
     if "generate" in only:
         for g in plan.generate:
             model = ensure_model(g.model, workdir, log)

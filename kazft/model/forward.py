@@ -114,6 +114,16 @@ def block(layer: Any, x: mx.array, mask: Any) -> mx.array:
     return clip_residual(h, layer.post_feedforward_layernorm(r))  # type: ignore[no-any-return]
 
 
+def run_layer(layer: Any, x: mx.array, mask: Any) -> mx.array:
+    """One decoder layer on x (B, L, H). A layer that kazft.train.recompute
+    has keyed (its class carries ``_kazft_base``) runs through its own
+    ``__call__``, which adds the dropout keys and checkpointing and runs
+    ``block`` inside; any other layer runs ``block`` directly."""
+    if getattr(type(layer), "_kazft_base", None) is not None:
+        return layer(x, mask)  # type: ignore[no-any-return]
+    return block(layer, x, mask)
+
+
 def _has_trainable(layer: nn.Module) -> bool:
     return bool(tree_flatten(layer.trainable_parameters()))
 
@@ -157,9 +167,9 @@ def hidden_states(
         mask = global_mask if i % pattern == pattern - 1 else sliding_mask
         if i >= first_trained:
             # The mask is closed over: a constant of the recompute, not an input.
-            h = nn.utils.checkpoint(layer, lambda x, layer=layer, mask=mask: block(layer, x, mask))(
-                h
-            )
+            h = nn.utils.checkpoint(
+                layer, lambda x, layer=layer, mask=mask: run_layer(layer, x, mask)
+            )(h)
         else:
-            h = block(layer, h, mask)
+            h = run_layer(layer, h, mask)
     return tm.norm(h)

@@ -14,6 +14,9 @@ was computed (mlx-lm's ``grad_checkpoint`` has this problem). Here:
   and ``grad_checkpoint: auto`` may resolve differently after a resume on
   another machine without breaking exact resume.
 
+In training the layer runs kazft.model.forward.block (the lean attention and
+MLP) inside the key scope, so checkpointing recomputes the lean block.
+
 Layers keep their parameters and names: each decoder layer instance gets a
 subclass of its own class (``layer.__class__``), so other models in the process
 are untouched, and each LoRA layer's ``nn.Dropout`` is swapped for
@@ -26,6 +29,8 @@ from typing import Any, cast
 
 import mlx.core as mx
 import mlx.nn as nn
+
+from kazft.model.forward import block
 
 # The key the LoRA dropouts of the layer being run draw from (a stack: one entry
 # per keyed layer call in progress).
@@ -58,6 +63,12 @@ def _run_keyed(
 ) -> Any:
     _KEYS.append([key])
     try:
+        mask = args[0] if args else kwargs.get("mask")
+        cache = args[1] if len(args) > 1 else kwargs.get("cache")
+        if cache is None and len(args) <= 2 and set(kwargs) <= {"mask", "cache"}:
+            # kazft's lean block: mlx-lm's layer, step for step, with a backward
+            # that holds no full-size attention scores or MLP temporaries.
+            return block(layer, x, mask)
         return base.__call__(layer, x, *args, **kwargs)
     finally:
         _KEYS.pop()

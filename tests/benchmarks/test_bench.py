@@ -445,3 +445,24 @@ def test_write_jsonl_is_atomic_and_readable(tmp_path: Path) -> None:
     p = write_jsonl(tmp_path / "a" / "x.jsonl", [{"k": "қ"}])
     assert p.read_text(encoding="utf-8") == '{"k": "қ"}\n'
     assert not list(p.parent.glob(".*.tmp"))
+
+
+def test_layer_case_rows_compare_both_tools() -> None:
+    def res(gb, seconds, grad):
+        return {
+            "result": {
+                "peak_above_resident_gb": gb,
+                "seconds": seconds,
+                "value": 1.0,
+                "input_grad_norm": grad,
+                "lora_grad_norm": 3.0,
+            },
+            "errors": [],
+        }
+
+    ly = {"seq": 2048, "kazft": res(0.5, 100.0, 2.0), "mlx-lm": res(2.0, 100.0, 2.0 * (1 + 1e-7))}
+    md = report.markdown({**_results(), "train": [], "layer": ly})
+    name = "one 4B-shape decoder layer, checkpointed, 2048 tokens"
+    assert f"| {name} | MLX peak above resident GB | 0.5 | 2 | 0.25x |" in md
+    assert f"| {name} | seconds | 100 | 100 | 1.00x |" in md
+    assert "within 1.0e-07 relative" in md

@@ -186,3 +186,53 @@ def test_gradient_checkpointing_gives_the_same_gradients_with_dropout(tiny_dir):
     plain, ckpt = grads(False), grads(True)
     assert plain.keys() == ckpt.keys()
     assert all(mx.array_equal(plain[k], ckpt[k]) for k in plain)
+
+
+def _keyed_step_peak(tiny_dir, checkpoint: bool, monkeypatch=None) -> tuple[int, int]:
+    """(MLX peak above resident, lean block calls) of one loss-and-gradient
+    evaluation through the trainer's loss, LoRA on all 6 layers, 512 tokens."""
+    import mlx_lm
+
+    import kazft.train.recompute as recompute
+    from kazft.model.lora import apply_lora
+    from kazft.recipe import LoraSection
+    from kazft.train.loss import loss_fn
+
+    calls = []
+    if monkeypatch is not None:
+        lean = recompute.block
+
+        def counting(*args):
+            calls.append(1)
+            return lean(*args)
+
+        monkeypatch.setattr(recompute, "block", counting)
+    model, _ = mlx_lm.load(str(tiny_dir))
+    mx.random.seed(0)
+    apply_lora(model, LoraSection(rank=4, alpha=8, dropout=0.1, layers=6))
+    recompute.keyed_layers(model.language_model.model, checkpoint)
+    model.train()
+    ids = mx.random.randint(3, 2048, (1, 513), key=mx.random.key(3))
+    mask = mx.ones((1, 512))
+    mx.eval(model.parameters(), ids)
+
+    def loss(model):
+        return loss_fn(model, ids[:, :-1], ids[:, 1:], mask)[0]
+
+    mx.synchronize()
+    mx.clear_cache()
+    base = mx.get_active_memory()
+    mx.reset_peak_memory()
+    mx.eval(nn.value_and_grad(model, loss)(model))
+    return mx.get_peak_memory() - base, len(calls)
+
+
+def test_keyed_layers_run_the_lean_block_and_checkpointing_lowers_the_peak(
+    tiny_dir, monkeypatch
+):
+    # The trainer checkpoints inside the keyed layer's own __call__: a forward
+    # that bypassed it would silently train without checkpointing.
+    off, calls = _keyed_step_peak(tiny_dir, False, monkeypatch)
+    assert calls == 6  # one lean block per decoder layer
+    on, _ = _keyed_step_peak(tiny_dir, True)
+    assert on < 0.8 * off
