@@ -9,12 +9,15 @@
   moments (16 bytes per parameter; 20 with gradient accumulation, which keeps a
   running sum);
 * ``activations``: what the forward pass keeps for the backward, for
-  ``batch_size`` sequences of ``max_seq_length`` tokens: every decoder layer's
-  intermediates, or with gradient checkpointing only each layer's input;
+  ``batch_size`` sequences of ``max_seq_length`` tokens, in the LoRA layers
+  (the layers below them get no gradient and keep nothing): each one's
+  intermediates as kazft's lean block keeps them (no attention scores; gate
+  and up of a frozen MLP), or with gradient checkpointing only its input;
 * ``backward``: one layer's working set during the backward: its
   intermediates (recomputed, with checkpointing) and their gradients and
-  temporaries, 2.5 (checkpointing) or 1.5 times one layer's intermediates
-  (calibrated on 4B-shape steps at 512 and 2048 tokens, benchmarks/RESULTS.md);
+  temporaries, 2 (checkpointing) or 1.5 times one layer's intermediates, plus
+  the lean backward's chunk buffers (calibrated on 4B-shape steps at 512 and
+  2048 tokens, benchmarks/RESULTS.md);
 * ``logits``: the head's working set in the chunked cross-entropy
   (kazft.train.chunked_ce), which never holds the (tokens x vocabulary)
   logits: about ``IN_FLIGHT`` = 10 float32 (chunk x vocabulary) buffers in
@@ -105,43 +108,58 @@ def adapter_parameters(s: Shapes, recipe: Recipe) -> int:
     return min(recipe.lora.layers, s.layers) * per_layer
 
 
+def _mlp_trained(recipe: Recipe) -> bool:
+    """LoRA on an MLP projection: the MLP is then differentiated by MLX's
+    autodiff instead of kazft.model.mlp's lean backward."""
+    return any(t in ("gate_proj", "up_proj", "down_proj") for t in recipe.lora.targets)
+
+
 def _layer(s: Shapes, recipe: Recipe) -> int:
-    """One decoder layer's intermediates for one micro-batch."""
-    b, seq = recipe.train.batch_size, recipe.data.max_seq_length
-    t = b * seq  # tokens per micro-batch, padded to the longest: the worst case
-    a = s.dtype_bytes
+    """One decoder layer's intermediates for one micro-batch, as the lean block
+    (kazft.model.forward.block) keeps them: no (L x L) attention scores
+    (kazft.model.attention), gate and up of a frozen MLP (kazft.model.mlp)."""
+    t = recipe.train.batch_size * recipe.data.max_seq_length  # padded: the worst case
     q, kv = s.heads * s.head_dim, s.kv_heads * s.head_dim
     proj = s.projections()
-    # Norm inputs/outputs, residuals, attention and MLP outputs.
-    per_token = 10 * s.hidden + 2 * q + 3 * kv + 4 * s.mlp
+    # Norm inputs/outputs, residuals, q/k/v before and after their norms and
+    # rotary embedding, the attention output, gate and up (+2 for autodiff).
+    per_token = 10 * s.hidden + 2 * q + 3 * kv + (4 if _mlp_trained(recipe) else 2) * s.mlp
     # LoRA keeps the dropped-out input and x @ A for each adapted projection.
     per_token += sum(proj[tgt][0] + recipe.lora.rank for tgt in recipe.lora.targets)
-    layer = t * per_token * a
-    # Attention scores and probabilities (B, heads, L, L); softmax in float32.
-    layer += b * s.heads * seq * seq * (a + 4)
-    return layer
+    return t * per_token * s.dtype_bytes
+
+
+def _chunk_buffers(s: Shapes, recipe: Recipe) -> int:
+    """The lean backward's chunk temporaries (float32 at most), and with LoRA on
+    the MLP, autodiff's full-size MLP temporaries (about 8 more (tokens x mlp)
+    buffers, measured: docs/memory.md)."""
+    b = recipe.train.batch_size
+    chunks = ATTENTION_CHUNK_BUFFERS * b * s.heads * 2**17 * 4 + MLP_CHUNK_BUFFERS * 2**19 * 4
+    if _mlp_trained(recipe):
+        chunks += 8 * b * recipe.data.max_seq_length * s.mlp * s.dtype_bytes
+    return chunks
 
 
 def _kept(s: Shapes, recipe: Recipe, checkpoint: bool) -> int:
-    """What the forward keeps for the backward: each layer's input, or all of
-    every layer's intermediates (layers below the adapters are counted too:
-    an upper bound)."""
+    """What the forward keeps for the backward, for the layers that get a
+    gradient (the LoRA layers; those below them keep nothing): each one's
+    input with checkpointing, else all of its intermediates."""
+    trained = min(recipe.lora.layers, s.layers)
     if checkpoint:
-        return (
-            s.layers
-            * recipe.train.batch_size
-            * recipe.data.max_seq_length
-            * s.hidden
-            * (s.dtype_bytes)
-        )
-    return s.layers * _layer(s, recipe)
+        tokens = recipe.train.batch_size * recipe.data.max_seq_length
+        return trained * tokens * s.hidden * s.dtype_bytes
+    return trained * _layer(s, recipe)
 
 
 # One layer's backward holds its intermediates' gradients and temporaries on top
-# of the intermediates (recomputed first with checkpointing). Measured on the 4B
-# shapes (2 layers, fp32, checkpointing on): the transient peak was 2.3x one
-# layer's intermediates at 2048 tokens; at 512 the head's working set was larger.
-BACKWARD_FACTOR = {True: 2.5, False: 1.5}
+# of the intermediates (recomputed first with checkpointing), plus the lean
+# backward's chunk buffers (kazft.model.attention / kazft.model.mlp: 2**17
+# score elements per head, 2**19 MLP elements per chunk; a handful in flight).
+# Calibrated on the 4B shapes (2 layers, fp32, checkpointing on) at 512 and 2048
+# tokens: benchmarks/RESULTS.md.
+BACKWARD_FACTOR = {True: 2.0, False: 1.5}
+ATTENTION_CHUNK_BUFFERS = 10
+MLP_CHUNK_BUFFERS = 12
 
 
 def loss_chunk(recipe: Recipe, vocab: int, available_bytes: int | None = None) -> int:
@@ -177,7 +195,8 @@ def estimate(
         "weights": _weights(s, recipe),
         "adapter": n_adapter * (20 if recipe.train.grad_accum > 1 else 16),
         "activations": _kept(s, recipe, checkpoint),
-        "backward": int(BACKWARD_FACTOR[checkpoint] * _layer(s, recipe)),
+        "backward": int(BACKWARD_FACTOR[checkpoint] * _layer(s, recipe))
+        + _chunk_buffers(s, recipe),
         "logits": _logits(s, recipe, loss_chunk(recipe, s.vocab, available_bytes)),
     }
     # The layers' backward and the head's working set are never live together.

@@ -82,12 +82,28 @@ def test_estimate_parts_for_the_legal_recipe_on_gemma_3_4b():
     peak = parts["weights"] + parts["adapter"] + parts["activations"]
     peak += max(parts["backward"], parts["logits"])
     assert parts["overhead"] == peak // 10 and parts["total"] == peak + peak // 10
-    # Checkpointing keeps each layer's input (34 x 1024 x 2560 bf16) and recomputes one
-    # layer, whose backward holds 2.5x its intermediates.
-    assert parts["activations"] == 34 * 1024 * 2560 * 2
-    assert parts["backward"] == int(2.5 * memory._layer(memory.Shapes.from_config(GEMMA_4B), r))
+    # Checkpointing keeps the input of each of the 16 LoRA layers (1024 x 2560 bf16;
+    # the 18 layers below them keep nothing) and recomputes one layer, whose
+    # backward holds BACKWARD_FACTOR x its intermediates plus the chunk buffers.
+    s = memory.Shapes.from_config(GEMMA_4B)
+    assert parts["activations"] == 16 * 1024 * 2560 * 2
+    factor = memory.BACKWARD_FACTOR[True]
+    assert parts["backward"] == int(factor * memory._layer(s, r)) + memory._chunk_buffers(s, r)
+    # The lean block keeps no (L x L) scores and, with the MLP frozen, gate and up
+    # only: per token 10 x 2560 + 2 x 2048 + 3 x 1024 + 2 x 10240, plus LoRA's
+    # input and x @ A for q, k, v (2560 + 64) and o (2048 + 64); bf16.
+    per_token = 10 * 2560 + 2 * 2048 + 3 * 1024 + 2 * 10240 + 3 * 2624 + 2112
+    assert memory._layer(s, r) == 1024 * per_token * 2
     off = memory.estimate(r, GEMMA_4B, checkpoint=False)
-    assert off["activations"] > 4 * parts["activations"]
+    assert off["activations"] == 16 * memory._layer(s, r)
+    # LoRA on an MLP projection leaves the MLP to MLX's autodiff: more kept, and
+    # its full-size temporaries in the backward.
+    mlp = _recipe(
+        data={"train": "x.jsonl", "max_seq_length": 1024},
+        lora={"rank": 64, "alpha": 16, "layers": 16, "targets": ["q_proj", "down_proj"]},
+    )
+    assert memory._layer(s, mlp) > memory._layer(s, r)
+    assert memory._chunk_buffers(s, mlp) > memory._chunk_buffers(s, r) + 8 * 1024 * 10240
 
 
 def test_auto_checkpointing_and_advice_follow_the_budget():

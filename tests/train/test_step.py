@@ -227,9 +227,7 @@ def _keyed_step_peak(tiny_dir, checkpoint: bool, monkeypatch=None) -> tuple[int,
     return mx.get_peak_memory() - base, len(calls)
 
 
-def test_keyed_layers_run_the_lean_block_and_checkpointing_lowers_the_peak(
-    tiny_dir, monkeypatch
-):
+def test_keyed_layers_run_the_lean_block_and_checkpointing_lowers_the_peak(tiny_dir, monkeypatch):
     # The trainer checkpoints inside the keyed layer's own __call__: a forward
     # that bypassed it would silently train without checkpointing.
     off, calls = _keyed_step_peak(tiny_dir, False, monkeypatch)
