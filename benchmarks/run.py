@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--long",
         action="store_true",
-        help="CPU only: one step of the 4B shapes at 512 and 2048 tokens (about 70 min)",
+        help="CPU only: one step of the 4B shapes at 512 and 2048 tokens, the LM head and "
+        "one layer alone (about 100 min)",
     )
     ap.add_argument(
         "--only",
