@@ -68,35 +68,26 @@ class FrozenLinear:
         """The dtype the layer computes in (the scales' for a quantised one)."""
         return self.scales.dtype if self.scales is not None else self.weight.dtype
 
+    def _qmm(self, x: mx.array, transpose: bool) -> mx.array:
+        assert self.scales is not None
+        return mx.quantized_matmul(
+            x,
+            self.weight,
+            self.scales,
+            self.biases,
+            transpose=transpose,
+            group_size=self.group_size,
+            bits=self.bits,
+            mode=self.mode,
+        )
+
     def apply(self, h: mx.array) -> mx.array:
         """(n, in) -> (n, out), as the layer computes it (same dtype, same op)."""
-        if self.scales is not None:
-            return mx.quantized_matmul(
-                h,
-                self.weight,
-                self.scales,
-                self.biases,
-                transpose=True,
-                group_size=self.group_size,
-                bits=self.bits,
-                mode=self.mode,
-            )
-        return h @ self.weight.T
+        return self._qmm(h, True) if self.quantized else h @ self.weight.T
 
     def project(self, g: mx.array) -> mx.array:
         """(n, out) -> (n, in): ``g @ weight``, the input's gradient."""
-        if self.scales is not None:
-            return mx.quantized_matmul(
-                g,
-                self.weight,
-                self.scales,
-                self.biases,
-                transpose=False,
-                group_size=self.group_size,
-                bits=self.bits,
-                mode=self.mode,
-            )
-        return g @ self.weight
+        return self._qmm(g, False) if self.quantized else g @ self.weight
 
     def rows(self, ids: mx.array) -> mx.array:
         """(n,) output indices (token ids for a head) -> (n, in) rows of the
