@@ -64,11 +64,10 @@ def child(spec: dict) -> dict:
     mask = create_attention_mask(x, None)
     mx.eval(layer.parameters(), x, cot)
 
-    def body(h: mx.array) -> mx.array:
+    def run(h: mx.array) -> mx.array:
         return block(layer, h, mask) if mode == "kazft" else layer(h, mask)
 
-    if spec.get("checkpoint", True):
-        body = nn.utils.checkpoint(layer, body)
+    body = nn.utils.checkpoint(layer, run)
 
     def loss(params: Any, h: mx.array) -> mx.array:
         layer.update(params)

@@ -37,11 +37,13 @@ import mlx.core as mx
 CHUNK_ELEMENTS = 2**17
 
 
-def _row_mask(mask: Any, start: int, stop: int, keys: int, queries: int) -> mx.array | None:
+def _row_mask(
+    mask: Any, start: int, stop: int, keys: int, queries: int, kv_heads: int
+) -> mx.array | None:
     """The mask for query rows [start, stop), broadcastable to (B, Hkv, rep, C, S).
 
     ``mask`` as mx.fast.scaled_dot_product_attention takes it: None, "causal"
-    (query i sees keys j <= i + S - L) or an array (L, S) / (B, 1|Hkv, L, S),
+    (query i sees keys j <= i + S - L) or an array (L, S) / (B, 1|Hq, L, S),
     boolean (True = attend) or additive."""
     if mask is None:
         return None
@@ -51,8 +53,11 @@ def _row_mask(mask: Any, start: int, stop: int, keys: int, queries: int) -> mx.a
         rows = mx.arange(start, stop)[:, None] + (keys - queries)  # (C, 1)
         return rows >= mx.arange(keys)[None, :]  # (C, S)
     part = mask[..., start:stop, :]
-    if part.ndim == 4:
-        part = mx.expand_dims(part, -3)  # (B, 1|Hkv, 1, C, S)
+    if part.ndim == 4 and part.shape[1] == 1:
+        part = mx.expand_dims(part, -3)  # (B, 1, 1, C, S)
+    elif part.ndim == 4:
+        b, hq, c, s = part.shape  # a mask per query head: grouped as the queries are
+        part = part.reshape(b, kv_heads, hq // kv_heads, c, s)
     elif part.ndim != 2:
         raise ValueError(f"attention mask of shape {mask.shape} is not supported")
     return part
@@ -124,7 +129,7 @@ def sdpa(q: mx.array, k: mx.array, v: mx.array, scale: float, mask: Any = None) 
             qc = qg[:, :, :, start:stop]
             if outs:
                 qc = mx.depends(qc, [outs[-1]])
-            outs.append(_probs(qc, k, _row_mask(mask, start, stop, s, n), scale) @ vt)
+            outs.append(_probs(qc, k, _row_mask(mask, start, stop, s, n, hkv), scale) @ vt)
         return mx.concatenate(outs, axis=3).reshape(b, hq, n, d)
 
     @attend.vjp
@@ -146,7 +151,7 @@ def sdpa(q: mx.array, k: mx.array, v: mx.array, scale: float, mask: Any = None) 
             if dqs:
                 # Chunk k+1 waits for all of chunk k's results (see module docstring).
                 qc = mx.depends(qc, [dqs[-1], dk, dv])
-            row_mask = _row_mask(mask, start, stop, s, n)
+            row_mask = _row_mask(mask, start, stop, s, n, hkv)
             g_c, delta_c = gg[:, :, :, start:stop], delta[:, :, :, start:stop]
             dq_c, dk_c, dv_c = _chunk_grads(qc, kf, vf, g_c, delta_c, row_mask, scale)
             dqs.append(dq_c)

@@ -42,6 +42,7 @@ def _masks(n: int) -> dict:
         "packed": packed,
         "packed-window": packed_window,
         "additive": mx.random.normal((2, 1, n, n), key=mx.random.key(3)),
+        "per-head": mx.random.normal((2, 4, n, n), key=mx.random.key(4)),
     }
 
 
@@ -81,19 +82,22 @@ def test_sdpa_causal_with_more_keys_than_queries(monkeypatch):
         assert _rel(o, w) < 1e-5
 
 
-def test_sdpa_bfloat16_gradients_are_float32_accurate():
-    # The backward runs in float32: closer to the float32 truth than bf16 autodiff.
+def test_sdpa_bfloat16_gradients_are_as_accurate_as_mlx():
+    # bfloat16 in, bfloat16 gradients out: both backwards are limited by the
+    # final rounding (measured: 0.2-0.5 % of the float32 gradients for each).
     q, k, v, g = _qkv(dtype=mx.bfloat16)
     f32 = [x.astype(mx.float32) for x in (q, k, v, g)]
-    truth = mx.vjp(
-        lambda q, k, v: mx.fast.scaled_dot_product_attention(q, k, v, scale=0.25, mask="causal"),
-        f32[:3],
-        [f32[3]],
-    )[1]
+
+    def ref(q, k, v):
+        return mx.fast.scaled_dot_product_attention(q, k, v, scale=0.25, mask="causal")
+
+    truth = mx.vjp(ref, f32[:3], [f32[3]])[1]
+    mlx_bf16 = mx.vjp(ref, [q, k, v], [g])[1]
     got = mx.vjp(lambda q, k, v: attention.sdpa(q, k, v, 0.25, "causal"), [q, k, v], [g])[1]
     assert all(o.dtype == mx.bfloat16 for o in got)
-    for t, o in zip(truth, got, strict=True):
-        assert _rel(o, t) < 1e-2
+    for t, theirs, ours in zip(truth, mlx_bf16, got, strict=True):
+        assert _rel(ours, t) < 1e-2
+        assert _rel(ours, t) < 1.5 * _rel(theirs, t)
 
 
 def _peak(fn) -> int:
