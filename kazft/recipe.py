@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kazft.errors import RecipeError
+from kazft.notice import DEFAULT_INTENDED_USE, DEFAULT_RISK_REASON
 
 RECIPES_DIR = Path("recipes")
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -152,6 +153,20 @@ class OutputSection(Strict):
     dir: str
 
 
+class CardSection(Strict):
+    """What the model card (and the server's model list) says under Kazakhstan's AI law.
+
+    The risk class is the user's own self-assessment (kazft.notice explains the classes).
+    """
+
+    risk_class: Literal["low", "medium", "high"] = "medium"
+    risk_reason: str = DEFAULT_RISK_REASON
+    intended_use: str = DEFAULT_INTENDED_USE
+    # Who checks answers before they are relied on (the law's human oversight).
+    reviewer: str = "a qualified lawyer of the team"
+    description: str | None = Field(None, description="one line shown in model lists")
+
+
 class Recipe(Strict):
     model: ModelSection
     data: DataSection
@@ -159,6 +174,7 @@ class Recipe(Strict):
     train: TrainSection = TrainSection()
     eval: EvalSection = EvalSection()
     output: OutputSection
+    card: CardSection = CardSection()
     # Where the recipe came from (not a YAML key; set by load_recipe).
     source: str | None = Field(None, exclude=True)
 
