@@ -1,0 +1,1 @@
+"""``kazft serve``: the OpenAI-compatible server and its web chat."""
