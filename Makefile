@@ -42,6 +42,21 @@ setup-test: $(INTEROP_STAMP)
 test: setup-test
 	$(BIN)/python -m pytest -q
 
+# The web chat's browser tests drive Debian's chromium and chromium-driver
+# (tests/serve/browser.py). Installed here when missing and running as root on
+# Debian/Ubuntu (CI); with CI=true the tests fail, never skip, without them.
+.PHONY: browser-deps
+browser-deps:
+	@if ! command -v chromedriver >/dev/null || ! { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; }; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver fonts-dejavu-core; \
+	  else \
+	    echo "browser tests need chromium and chromium-driver: sudo apt-get install chromium chromium-driver"; \
+	  fi; \
+	fi
+test: browser-deps
+check: browser-deps
+
 check: setup-test
 	$(BIN)/ruff check $(SRC)
 	$(BIN)/ruff format --check $(SRC)
