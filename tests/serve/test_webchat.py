@@ -211,6 +211,21 @@ def test_stop_mid_stream_keeps_the_partial_answer_and_frees_the_server(backend, 
     assert script["disconnected"] == before + 1  # the server saw the request end
     time.sleep(0.5)
     assert answers(browser)[0] == partial  # nothing arrives after stop
+    # Escape stops an answer too (keyboard use).
+    ask(browser, "SLOW", finish=False)
+    wait(browser, "document.querySelectorAll('.msg.assistant')[1].textContent.length > 20")
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    ActionChains(browser).send_keys(Keys.ESCAPE).perform()
+    wait(browser, "document.getElementById('send').hidden === false")
+    assert browser.find_elements("css selector", ".msg.assistant .note")[1].text == "Тоқтатылды."
+    browser.find_element("id", "new-chat").click()
+    ask(browser, "SLOW", finish=False)
+    wait(browser, "(document.querySelector('.msg.assistant .body') || {}).textContent.length > 20")
+    browser.find_element("id", "stop").click()
+    wait(browser, "document.getElementById('send').hidden === false")
+    partial = answers(browser)[0]
     # The stopped answer is kept and marked after a reload too.
     browser.refresh()
     wait(browser, "document.body.dataset.ready")
@@ -396,6 +411,9 @@ def test_keyboard_only_use(backend, browser):
 
 
 def test_phone_and_laptop_layouts_with_screenshots(backend, browser, tmp_path_factory):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
     url, _ = backend
     shots = tmp_path_factory.mktemp("screenshots")
     try:
@@ -409,6 +427,10 @@ def test_phone_and_laptop_layouts_with_screenshots(backend, browser, tmp_path_fa
         browser.find_element("id", "menu").click()
         assert browser.find_element("id", "sidebar").is_displayed()
         assert describe(axe_violations(browser)) == ""
+        ActionChains(browser).send_keys(Keys.ESCAPE).perform()  # Escape closes the list
+        assert not browser.find_element("id", "sidebar").is_displayed()
+        assert browser.switch_to.active_element.get_attribute("id") == "menu"
+        browser.find_element("id", "menu").click()
         browser.find_element("css selector", "#conversations .conv").click()
         assert not browser.find_element("id", "sidebar").is_displayed()
         browser.save_screenshot(str(shots / "webchat-phone.png"))

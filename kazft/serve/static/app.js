@@ -580,7 +580,15 @@
     $("intro").addEventListener("close", function () { keep(localStorage, INTRO, true); $("question").focus(); });
     $("lang").addEventListener("change", function () { state.lang = $("lang").value; keep(localStorage, LANG, state.lang); applyLanguage(); });
     $("model").addEventListener("change", function () { keep(localStorage, MODEL, $("model").value); describeModel(); fillIntro(); });
-    document.addEventListener("keydown", function (ev) { if (ev.key === "Escape" && state.controller) state.controller.abort(); });
+    document.addEventListener("keydown", function (ev) {
+      if (ev.key !== "Escape") return;
+      if (document.body.classList.contains("menu-open")) { closeMenu(); $("menu").focus(); }
+      else if (state.controller) state.controller.abort();
+    });
+    // Phone width: a tap outside the open conversation list closes it.
+    document.addEventListener("click", function (ev) {
+      if (document.body.classList.contains("menu-open") && !$("sidebar").contains(ev.target) && !$("menu").contains(ev.target)) closeMenu();
+    });
 
     applyLanguage();
     fetch("/ui/config.json")
