@@ -19,6 +19,7 @@ help:
 	@echo "make demo            train recipes/demo.yaml on the embedded tiny model, then answer"
 	@echo "make train RECIPE=legal   train recipes/\$$RECIPE.yaml"
 	@echo "make bench [BENCH_ARGS=--quick|--long]   kazft vs mlx-lm speed and memory (benchmarks/)"
+	@echo "make serve RECIPE=legal [ARGS=...]   the recipe's adapter behind an OpenAI API on 127.0.0.1:8080"
 
 # Re-run only when the dependency list or the pins change.
 $(STAMP): pyproject.toml requirements/constraints.txt
@@ -75,6 +76,13 @@ doctor: setup
 ARGS ?=
 train: setup
 	$(BIN)/kazft train $(RECIPE) $(ARGS)
+
+# Serve the recipe's newest adapter behind the OpenAI-compatible API (docs/serve.md);
+# more adapters or a network address through ARGS, e.g.
+# ARGS="--adapter labour=runs/labour --host 0.0.0.0 --api-key $$KEY".
+.PHONY: serve
+serve: setup
+	$(BIN)/kazft serve --recipe $(RECIPE) $(ARGS)
 
 # Train recipes/demo.yaml on the embedded tiny Gemma 3 (offline, about a minute),
 # then answer a training question with the adapter just written.

@@ -193,6 +193,18 @@ def markdown(results: dict) -> str:
         name = f"data prep {dp['records']:,} records"
         out += _rows(name, dp, DATA_METRICS)
         notes += [f"{name}: {e}" for e in _errors(dp)]
+    dd = results.get("dedup")
+    if dd:
+        if "error" in dd:
+            notes.append(f"dedup {dd['records']:,} records: failed: {dd['error'][-300:]}")
+        else:
+            notes.append(
+                f"kazft data dedup, {dd['records']:,} records ({dd['planted_exact']:,} exact and "
+                f"{dd['planted_near']:,} near copies planted): {fmt(dd['seconds'])} s, "
+                f"{fmt(dd['records_s'])} records/s, peak RSS {fmt(dd['rss_peak_gb'])} GB; "
+                f"removed {dd['removed_exact']:,} exact and {dd['removed_near']:,} near "
+                "(no mlx-lm counterpart)."
+            )
     notes += results.get("notes", [])
     if notes:
         out += ["", "Notes:", ""] + [f"- {n}" for n in notes]

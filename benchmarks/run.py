@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     from benchmarks import machine, report
-    from benchmarks.cases import bandwidth, dataprep, generate, head, layer, train
+    from benchmarks.cases import bandwidth, dataprep, dedup, generate, head, layer, train
     from benchmarks.models import ensure_model
     from benchmarks.synthetic import LengthModel
 
@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         results["dataprep"] = dataprep.run_case(
             recs, tiny.source, plan.dataprep_repeats, workdir, plan.timeout, log
         )
+        results["dedup"] = dedup.run_case(recs, workdir, log)
     results["notes"] = notes + [
         "Training: validation off for both; kazft clips the gradient norm at 1.0, mlx-lm "
         "does not; mlx-lm also trains the newline after <end_of_turn> (1 token per example). "

@@ -29,6 +29,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("eval", "eval", "compare base and base + adapter: metrics, categories, retention, report"),
     ("export", "export", "export an adapter: mlx-lm, PEFT, fused model, or verified bundle"),
     ("verify", "verify", "check a bundle's file hashes and, with --base, its base model"),
+    ("serve", "serve", "serve the base model and its adapters behind an OpenAI-compatible API"),
 ]
 
 

@@ -29,30 +29,41 @@ def _common(
         p.add_argument(
             "--fields",
             metavar="F1,F2",
-            help="JSONL fields to work on (default: instruction,input,output)",
+            help="JSONL fields to work on (default: instruction,input,output, else text, "
+            "else messages: whichever the file's records carry)",
         )
     p.add_argument("--encoding", default="utf-8", help="input encoding (default: utf-8)")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+
+
+def _field_rows(choice: Any) -> list[tuple[str, Any]]:
+    """Summary rows naming the fields read, and records that lacked them."""
+    rows: list[tuple[str, Any]] = [("fields used", choice.describe())]
+    if choice.missing:
+        rows.append(("records without those fields (unchanged)", choice.missing))
+    return rows
 
 
 def run_detect(args: argparse.Namespace) -> int:
     from kazft.text.language import MODEL_NAME, describe, model_available
     from kazft.text.output import atomic_output
     from kazft.text.progress import print_summary, track
-    from kazft.text.records import count_lines, parse_fields, read_records
+    from kazft.text.records import FieldChoice, count_lines, parse_fields, read_records
 
-    fields = parse_fields(args.fields)
+    choice = FieldChoice(parse_fields(args.fields), args.input)
     scripts: Counter[str] = Counter()
     langs: Counter[str] = Counter()
     with atomic_output(args.output) as out:
         for rec in track(
             read_records(args.input, args.encoding), "detecting", count_lines(args.input)
         ):
-            info = {"record": rec.where, **describe(rec.joined(fields))}
+            info = {"record": rec.where, **describe(rec.joined(choice.pick(rec)))}
             scripts[info["script"]] += 1
             langs[info["language"]] += 1
             out.write(json.dumps(info, ensure_ascii=False) + "\n")
+        choice.check()
     rows: list[tuple[str, Any]] = [("records", sum(scripts.values()))]
+    rows += _field_rows(choice)
     rows += [(f"script {k}", v) for k, v in scripts.most_common()]
     rows += [(f"language {k}", v) for k, v in langs.most_common()]
     rows.append(("language model", MODEL_NAME if model_available() else "none (letter rules)"))
@@ -67,7 +78,7 @@ def run_normalize(args: argparse.Namespace) -> int:
     from kazft.text.rewrite import rewrite_file
 
     norm = Normalizer(quotes=args.quotes, dashes=args.dashes)
-    n, changed = rewrite_file(
+    n, changed, choice = rewrite_file(
         args.input,
         args.output,
         norm,
@@ -75,7 +86,7 @@ def run_normalize(args: argparse.Namespace) -> int:
         encoding=args.encoding,
         label="normalizing",
     )
-    rows = [("records", n), ("records changed", changed)]
+    rows = [("records", n), *_field_rows(choice), ("records changed", changed)]
     rows += [(f"{kind} (characters)", count) for kind, count in norm.counts.items()]
     print_summary("kazft data normalize", rows, args.quiet)
     return 0
@@ -90,7 +101,7 @@ def run_translit(args: argparse.Namespace) -> int:
     if args.measure:
         return _measure(args)
     tr = Transliterator(args.to, source=args.source, keep_foreign=not args.convert_all)
-    n, changed = rewrite_file(
+    n, changed, choice = rewrite_file(
         args.input,
         args.output,
         tr,
@@ -98,7 +109,8 @@ def run_translit(args: argparse.Namespace) -> int:
         encoding=args.encoding,
         label="transliterating",
     )
-    rows: list[tuple[str, Any]] = [("records", n), ("records changed", changed)]
+    rows: list[tuple[str, Any]] = [("records", n), *_field_rows(choice)]
+    rows.append(("records changed", changed))
     rows += [
         (f"texts read as {k[5:]}", v) for k, v in sorted(tr.counts.items()) if k.startswith("from_")
     ]
@@ -114,12 +126,15 @@ def run_translit(args: argparse.Namespace) -> int:
 def _measure(args: argparse.Namespace) -> int:
     from kazft.text.accuracy import roundtrip
     from kazft.text.output import atomic_output
-    from kazft.text.records import parse_fields, read_records
+    from kazft.text.records import FieldChoice, parse_fields, read_records
 
     if args.to == "cyrillic":
         raise DataError("--measure round-trips Cyrillic text through --to latin2018 or latin2021")
-    fields = parse_fields(args.fields)
-    lines = [t for rec in read_records(args.input, args.encoding) for t in rec.texts(fields)]
+    choice = FieldChoice(parse_fields(args.fields), args.input)
+    lines = [
+        t for rec in read_records(args.input, args.encoding) for t in rec.texts(choice.pick(rec))
+    ]
+    choice.check()
     result = roundtrip(lines, args.to)
     with atomic_output(args.output) as out:
         out.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
@@ -185,10 +200,13 @@ def run_dedup(args: argparse.Namespace) -> int:
         with atomic_output(args.clusters) as out:
             for row in dd.cluster_rows():
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    header = ["file", "set", "records", "exact", "near", "cross-set", "kept"]
-    rows = [[str(s.path), s.set_name, *s.summary().values()] for s in sources]
+    header = ["file", "set", "fields", "records", "exact", "near", "cross-set", "kept"]
+    used = {c.source: c.describe() for c in dd.field_choices}
+    rows = [[str(s.path), s.set_name, used[str(s.path)], *s.summary().values()] for s in sources]
     print_table(
-        f"kazft data dedup (threshold {args.threshold}, {len(dd.clusters)} clusters)",
+        f"kazft data dedup (threshold {args.threshold}, exact Jaccard of character "
+        f"{args.ngram}-grams; {len(dd.clusters)} clusters; {dd.candidates} LSH candidates, "
+        f"{dd.rejected} rejected by exact similarity)",
         header,
         rows,
         args.quiet,
@@ -243,6 +261,9 @@ def run_stats(args: argparse.Namespace) -> int:
     with atomic_output(args.output) as out:
         out.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
     rows: list[tuple[str, Any]] = [("records", result["records"])]
+    rows.append(("fields used", result["fields"]))
+    if result["records_without_fields"]:
+        rows.append(("records without those fields", result["records_without_fields"]))
     for key in ("categories", "scripts", "languages"):
         rows += [
             (f"{key[:-1] if key != 'categories' else 'category'} {k}", v)

@@ -101,9 +101,24 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     o.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def load_from_args(args: argparse.Namespace, announce: bool = True) -> tuple[Any, Any, Any]:
-    """(engine, source, sampling) from the shared options."""
-    from kazft.generate.engine import Sampling, load_engine
+def load_from_args(
+    args: argparse.Namespace, announce: bool = True, resolved: tuple[Any, Any] | None = None
+) -> tuple[Any, Any, Any]:
+    """(engine, source, sampling) from the shared options (``resolved``: source_from_args's)."""
+    from kazft.generate.engine import load_engine
+
+    source, sampling = resolved or source_from_args(args)
+    engine = load_engine(
+        source, max_context=args.max_context, allow_other_base=args.allow_other_base
+    )
+    if announce and not (args.quiet or args.json):
+        print(f"kazft: {describe(engine)}", file=sys.stderr)
+    return engine, source, sampling
+
+
+def source_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(source, sampling): every argument checked, nothing loaded yet."""
+    from kazft.generate.engine import Sampling
     from kazft.generate.source import resolve_source
 
     if args.max_tokens < 1:
@@ -124,16 +139,11 @@ def load_from_args(args: argparse.Namespace, announce: bool = True) -> tuple[Any
         quantize=args.quantize,
         system=args.system,
     )
-    engine = load_engine(
-        source, max_context=args.max_context, allow_other_base=args.allow_other_base
-    )
     seed = args.seed if args.seed is not None else source.seed
     sampling = Sampling(
         max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p, seed=seed
     )
-    if announce and not (args.quiet or args.json):
-        print(f"kazft: {describe(engine)}", file=sys.stderr)
-    return engine, source, sampling
+    return source, sampling
 
 
 def describe(engine: Any) -> str:
@@ -175,18 +185,27 @@ def run(args: argparse.Namespace) -> int:
         if args.output is None:
             raise KazftError("--input needs --output FILE for the answers")
         return _run_batch(args)
-    if args.output is not None or args.overwrite:
-        raise KazftError("--output and --overwrite go with --input FILE (batch mode)")
+    if args.output is not None or args.overwrite or args.force:
+        raise KazftError("--output, --overwrite and --force go with --input FILE (batch mode)")
     question = _question(args)
     engine, source, sampling = load_from_args(args)
     messages = question_messages(source.data, question, args.input_text or "")
     _, ids = prompt_ids(engine.tokenizer, messages)
+    streamed = False
 
     def stream(text: str) -> None:
+        nonlocal streamed
+        streamed = streamed or bool(text)
         sys.stdout.write(text)
         sys.stdout.flush()
 
-    gen = engine.generate(ids, sampling, on_text=None if args.json else stream)
+    try:
+        gen = engine.generate(ids, sampling, on_text=None if args.json else stream)
+    except KeyboardInterrupt:
+        if streamed:  # end the half answer's line, so "interrupted" stands on its own
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        raise
     if args.json:
         print(json.dumps({"generated": gen.text, **gen.stats.as_dict()}, ensure_ascii=False))
     else:
@@ -197,9 +216,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_batch(args: argparse.Namespace) -> int:
-    from kazft.generate.batch import run_batch
+    from kazft.generate.batch import preflight, run_batch
 
-    engine, source, sampling = load_from_args(args)
+    resolved = source_from_args(args)
+    # Paths, questions and earlier answers are checked before the model loads.
+    questions = preflight(args.input, Path(args.output), *resolved, args.overwrite, args.force)
+    engine, source, sampling = load_from_args(args, resolved=resolved)
     summary = run_batch(
         engine,
         source.data,
@@ -207,6 +229,8 @@ def _run_batch(args: argparse.Namespace) -> int:
         args.input,
         Path(args.output),
         overwrite=args.overwrite,
+        force=args.force,
+        questions=questions,
         progress=not (args.quiet or args.json),
         note=(lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr)),
     )
@@ -246,6 +270,12 @@ def register(sub: Any, name: str, help_text: str) -> None:
     )
     b.add_argument(
         "--overwrite", action="store_true", help="answer every record again instead of resuming"
+    )
+    b.add_argument(
+        "--force",
+        action="store_true",
+        help="resume although the earlier answers came from another model, adapter, prompt "
+        "or sampling settings (each answer records its own in generated_by)",
     )
     add_model_args(p)
     p.set_defaults(func=run)

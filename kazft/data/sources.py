@@ -138,3 +138,10 @@ def read_source(spec: str, role: str, data: DataSection) -> SourceRecords:
             "(or holds only blank lines); give it at least one record"
         )
     return result
+
+
+def check_sources(data: DataSection) -> None:
+    """Every local data file exists and is a file: checked before a model is loaded."""
+    for role in ("train", "valid", "test"):
+        for spec in as_list(getattr(data, role)):
+            parse_source(spec, role)

@@ -103,12 +103,14 @@ def load_for_eval(
     log: Callable[[str], None] = print,
 ) -> Loaded:
     """Resolve ``target``, load its recipe's base once and attach the adapter."""
+    from kazft.data.sources import check_sources
     from kazft.generate.engine import Engine, check_adapter_base, load_base
     from kazft.generate.source import ModelSource
     from kazft.model.adapters import resolve_adapter
 
     ref = resolve_adapter(target)
     rec = find_recipe(ref, recipe, overrides)
+    check_sources(rec.data)  # before the (possibly downloaded and quantised) base loads
     source = ModelSource(
         base=rec.model.base,
         revision=rec.model.revision,
@@ -152,11 +154,46 @@ def choose_split(prepared: Any, split: str, limit: int | None) -> tuple[str, lis
     examples = list(getattr(prepared, used))
     if not examples:
         raise KazftError(
-            f"the {used} split is empty; set data.split.{used} (e.g. 0.1) or data.{used} in the "
-            "recipe (--set data.split.valid=0.1), or evaluate on --split train"
+            f"the {used} split is empty: the run trained on every record, so no held-out "
+            "records are left. Evaluate on records it never saw with --set data.test=FILE "
+            "(a JSONL file of new records), or measure the fit to the training records with "
+            "--split train (a new data.split would put training records in the held-out split)"
         )
     if limit is not None:
-        if limit < 1:
-            raise KazftError(f"--limit {limit}: must be at least 1")
+        check_limit(limit)
         examples = examples[:limit]
     return used, examples, note
+
+
+def check_limit(limit: int | None) -> None:
+    if limit is not None and limit < 1:
+        raise KazftError(f"--limit {limit}: must be at least 1")
+
+
+def check_no_leak(
+    loaded: Loaded, split: str, examples: list[Any], recipe: str | None, overrides: list[str]
+) -> None:
+    """Refuse a held-out split that holds records the adapter was trained on.
+
+    The run's saved recipe fixes its split (seeded, exact). ``--set data.split...``
+    or another ``--recipe`` can draw a different one, which may take records from
+    the run's training set; those are found by their rendered tokens."""
+    from kazft.data.pipeline import prepare
+
+    if split == "train" or (recipe is None and not overrides) or loaded.ref.recipe_yaml is None:
+        return
+    trained = {
+        tuple(ex.tokens)
+        for ex in prepare(load_recipe(loaded.ref.recipe_yaml), loaded.tokenizer).train
+    }
+    leaked = [ex for ex in examples if tuple(ex.tokens) in trained]
+    if leaked:
+        shown = ", ".join(ex.source for ex in leaked[:3]) + (", ..." if len(leaked) > 3 else "")
+        raise KazftError(
+            f"the {split} split asked for holds {len(leaked)} of its {len(examples)} records "
+            f"that the adapter was trained on ({shown}): the run's own split "
+            f"({loaded.ref.recipe_yaml}) put them in training, and scores on them would "
+            "measure memory, not held-out quality. Evaluate with the run's recipe as saved "
+            "(no --set data.split/--recipe), on new records (--set data.test=FILE), or on "
+            "--split train to measure fit, labelled as such"
+        )

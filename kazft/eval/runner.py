@@ -21,7 +21,14 @@ from typing import Any, Protocol
 from kazft import __version__
 from kazft.errors import KazftError
 from kazft.eval.answers import Item, generate_answers, make_item
-from kazft.eval.loading import Loaded, choose_split, load_adapter_weights, load_for_eval
+from kazft.eval.loading import (
+    Loaded,
+    check_limit,
+    check_no_leak,
+    choose_split,
+    load_adapter_weights,
+    load_for_eval,
+)
 from kazft.eval.metrics import NLL, by_category, generation_metrics
 from kazft.eval.perplexity import adapter_disabled, sequence_nll, total_nll
 from kazft.eval.report import write_json, write_report
@@ -86,6 +93,19 @@ def resolve_max_tokens(opts: Options, settings: dict[str, Any]) -> int:
     if value < 1:
         raise KazftError(f"--max-tokens {value}: must be at least 1")
     return int(value)
+
+
+def check_args(opts: Options) -> None:
+    """Argument errors, reported before the model loads."""
+    check_limit(opts.limit)
+    if opts.max_tokens is not None and opts.max_tokens < 1:
+        raise KazftError(f"--max-tokens {opts.max_tokens}: must be at least 1")
+    if opts.split not in ("test", "valid", "train"):
+        raise KazftError(f"--split {opts.split!r}: choose one of test, valid, train")
+    for lang, path in opts.probes.items():
+        if not Path(path).is_file():
+            what = "a folder" if Path(path).is_dir() else "not found"
+            raise KazftError(f"--probe {lang}={path}: {what}; give a UTF-8 text file")
 
 
 def output_root(opts: Options, loaded: Loaded) -> Path:
@@ -247,12 +267,14 @@ def evaluate(
     rep = reporter or StderrReporter()
     if opts.samples < 0:
         raise KazftError(f"--samples {opts.samples}: must be >= 0")
+    check_args(opts)
     loaded = load_for_eval(opts.target, opts.recipe, opts.overrides, rep.log)
     settings = eval_settings(loaded.recipe)
     limit_tokens = resolve_max_tokens(opts, settings)
     split, examples, note = choose_split(
         prepare(loaded.recipe, loaded.tokenizer), opts.split, opts.limit
     )
+    check_no_leak(loaded, split, examples, opts.recipe, opts.overrides)
     if note:
         rep.log(f"note: {note}")
     rep.log(f"evaluating on {len(examples)} {split} records")
@@ -321,6 +343,7 @@ def evaluate_checkpoints(
     rep = reporter or StderrReporter()
     if opts.metric not in METRICS:
         raise KazftError(f"--metric {opts.metric!r}: choose one of {', '.join(METRICS)}")
+    check_args(opts)
     loaded = load_for_eval(opts.target, opts.recipe, opts.overrides, rep.log)
     run = Path(str(loaded.ref.source))
     ckpts = list_checkpoints(run / "checkpoints") if loaded.ref.kind == "run" else []
@@ -330,6 +353,7 @@ def evaluate_checkpoints(
             "with OUTPUT/checkpoints/step-*/ (train with train.save_every)"
         )
     split, examples, _ = choose_split(prepare(loaded.recipe, loaded.tokenizer), "valid", opts.limit)
+    check_no_leak(loaded, split, examples, opts.recipe, opts.overrides)
     items = [make_item(ex, loaded.tokenizer, loaded.engine.stop_ids) for ex in examples]
     refs = [it.reference for it in items]
     limit_tokens = resolve_max_tokens(opts, eval_settings(loaded.recipe))

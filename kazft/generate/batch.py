@@ -3,25 +3,31 @@
 Resumable: every answer is appended to ``OUTPUT.partial`` (one flushed line
 per record) as soon as it exists; a rerun reads OUTPUT and OUTPUT.partial and
 skips every record already answered (a record is the same when all its fields
-but ``generated`` are equal). When every record has an answer, OUTPUT is
-written atomically in input order and the .partial file is removed. Each
-record is sampled with the same seed, so an interrupted and resumed run gives
-the answers an uninterrupted run gives.
+but ``generated`` and ``generated_by`` are equal). When every record has an
+answer, OUTPUT is written atomically in input order and the .partial file is
+removed. Each record is sampled with the same seed, so an interrupted and
+resumed run gives the answers an uninterrupted run gives.
+
+Every answer carries ``generated_by``: the base, its quantisation, the
+adapter's SHA-256, a hash of the prompt settings and the sampling settings. A
+resume with different ones is refused, naming the difference, unless forced,
+so one file never silently mixes the answers of two models.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from kazft.errors import DataError, KazftError
+from kazft.errors import DataError, Interrupted, KazftError
 from kazft.generate.chat import write_atomic
 from kazft.generate.engine import Engine, Sampling
 from kazft.generate.prompt import prompt_ids, question_messages
@@ -87,10 +93,67 @@ class BatchSummary:
         )
 
 
+PROVENANCE = "generated_by"
+# The fields of generated_by that change an answer; "adapter" (the path) is informative only.
+IDENTITY = (
+    "base",
+    "revision",
+    "quantize",
+    "adapter_sha256",
+    "prompt_sha256",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "seed",
+)
+
+
 def record_key(record: dict[str, Any]) -> str:
     return json.dumps(
-        {k: v for k, v in record.items() if k != "generated"}, sort_keys=True, ensure_ascii=False
+        {k: v for k, v in record.items() if k not in ("generated", PROVENANCE)},
+        sort_keys=True,
+        ensure_ascii=False,
     )
+
+
+def generated_by(source: Any, sampling: Sampling) -> dict[str, Any]:
+    """What answered: base, quantisation, adapter fingerprint, prompt settings, sampling."""
+    from kazft.model.manifest import sha256_file
+
+    q = source.quantize
+    ad = source.adapter
+    prompt = json.dumps(
+        [source.data.system_prompt, source.data.prompt_template], ensure_ascii=False
+    )
+    return {
+        "base": source.base,
+        "revision": source.revision,
+        "quantize": f"{q.bits}-bit g{q.group_size}" if q is not None else None,
+        "adapter": str(ad.source or ad.folder) if ad is not None else None,
+        "adapter_sha256": sha256_file(ad.weights)[:16] if ad is not None else None,
+        "prompt_sha256": hashlib.sha256(prompt.encode()).hexdigest()[:16],
+        "max_tokens": sampling.max_tokens,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "seed": sampling.seed,
+    }
+
+
+def _differences(old: Any, new: dict[str, Any]) -> list[str]:
+    if not isinstance(old, dict):
+        return ["no generated_by recorded (an older kazft or another tool)"]
+    out = []
+    for k in IDENTITY:
+        if old.get(k) != new.get(k):
+            label = {"adapter_sha256": "adapter", "prompt_sha256": "prompt settings"}.get(k, k)
+            was, now = old.get(k), new.get(k)
+            if k == "adapter_sha256":
+                was = f"{old.get('adapter')} (sha256 {was})" if was else "none"
+                now = f"{new.get('adapter')} (sha256 {now})" if now else "none"
+            elif k == "prompt_sha256":
+                was, now = "another system prompt or template", "these"
+            out.append(f"{label} {was} -> {now}")
+    return out
 
 
 def _raise_problems(problems: list[str], what: str) -> None:
@@ -145,9 +208,10 @@ def read_answers(path: Path) -> tuple[list[dict[str, Any]], bool]:
     """(answered records, whether a torn last line was dropped) from an output file."""
     if not path.exists():
         return [], False
-    lines = path.read_text(encoding="utf-8").split("\n")
+    # Split bytes, not text: a torn last line may end inside a multi-byte letter.
+    lines = path.read_bytes().split(b"\n")
     torn = False
-    if lines and lines[-1] == "":
+    if lines and lines[-1] == b"":
         lines.pop()
     elif lines:
         # No final newline: the last line was being written when the run stopped.
@@ -158,8 +222,8 @@ def read_answers(path: Path) -> tuple[list[dict[str, Any]], bool]:
         if not raw.strip():
             continue
         try:
-            rec = json.loads(raw)
-        except json.JSONDecodeError:
+            rec = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
             rec = None
         if not isinstance(rec, dict) or not isinstance(rec.get("generated"), str):
             raise DataError(
@@ -179,35 +243,36 @@ def run_batch(
     overwrite: bool = False,
     progress: bool = True,
     note: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr),
+    force: bool = False,
+    questions: list[Question] | None = None,
 ) -> BatchSummary:
+    """Answer every record of ``input_path`` into ``output``, resuming what is there.
+
+    ``force``: resume although earlier answers came from other model or sampling settings.
+    ``questions``: what :func:`preflight` returned (stdin can be read only once).
+    """
     t0 = time.perf_counter()
-    questions = read_questions(input_path)
+    if questions is None:
+        questions = preflight(input_path, output, engine.source, sampling, overwrite, force)
     partial = output.with_name(output.name + ".partial")
-    done: dict[str, list[str]] = defaultdict(list)
+    by = generated_by(engine.source, sampling)
     if overwrite:
         partial.unlink(missing_ok=True)
-    else:
-        for path in (output, partial):
-            records, torn = read_answers(path)
-            if torn:
-                note(
-                    f"kazft: {path}: dropped an incomplete last line (the run stopped while "
-                    "writing it); that record is answered again"
-                )
-                # Cut the fragment off so the next appended answer starts on its own line.
-                write_atomic(
-                    path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-                )
-            for rec in records:
-                done[record_key(rec)].append(rec["generated"])
+    done = _answers_on_disk(output, overwrite, note, repair=True)
+    if _settings_differ(questions, done, by):  # forced (preflight refused otherwise)
+        note(f"kazft: --force: {output} mixes answers from different settings (see generated_by)")
 
-    answers: list[str | None] = []
+    answers: list[dict[str, Any] | None] = []
     todo: list[tuple[int, Question, list[int]]] = []
     problems: list[str] = []
     name = "<stdin>" if input_path == "-" else input_path
     for q in questions:
         if done.get(q.key):
-            answers.append(done[q.key].pop(0))
+            old = done[q.key].pop(0)
+            kept = {**q.record, "generated": old["generated"]}
+            if PROVENANCE in old:
+                kept[PROVENANCE] = old[PROVENANCE]
+            answers.append(kept)
             continue
         answers.append(None)
         messages = question_messages(data, q.record["instruction"], q.record.get("input", ""))
@@ -218,8 +283,8 @@ def run_batch(
             problems.append(f"{name}:{q.line}: {err}")
             continue
         todo.append((len(answers) - 1, q, ids))
-    _raise_problems(problems, "Nothing was generated; fix or remove these records")
     unmatched = sum(len(v) for v in done.values())
+    _raise_problems(problems, "Nothing was generated; fix or remove these records")
     if unmatched:
         note(
             f"kazft: {unmatched} earlier answers match no record of {name} (edited input?); "
@@ -234,20 +299,105 @@ def run_batch(
         unmatched=unmatched,
     )
     if todo:
-        _answer_all(engine, sampling, todo, answers, partial, summary, progress)
-    final = "".join(
-        json.dumps({**q.record, "generated": a}, ensure_ascii=False) + "\n"
-        for q, a in zip(questions, answers, strict=True)
-    )
+        try:
+            _answer_all(engine, sampling, by, todo, answers, partial, summary, progress)
+        except KeyboardInterrupt:
+            left = len(todo) - summary.answered
+            raise Interrupted(
+                f"interrupted: {summary.skipped + summary.answered} of {summary.total} records "
+                f"answered, kept in {partial}; run the same command again to answer the other "
+                f"{left} (they resume, nothing is asked twice)"
+            ) from None
+    final = "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in answers)
     write_atomic(output, final)
     partial.unlink(missing_ok=True)
     summary.seconds = time.perf_counter() - t0
     return summary
 
 
+def preflight(
+    input_path: str,
+    output: Path,
+    source: Any,
+    sampling: Sampling,
+    overwrite: bool = False,
+    force: bool = False,
+) -> list[Question]:
+    """Every check that needs no model: paths, questions, earlier answers and their settings.
+
+    Returns the questions; raises KazftError before anything is loaded or written.
+    """
+    check_paths(input_path, output)
+    questions = read_questions(input_path)
+    done = _answers_on_disk(output, overwrite, note=lambda msg: None, repair=False)
+    differ = _settings_differ(questions, done, generated_by(source, sampling))
+    if differ and not force:
+        listed = "; ".join(f"{d} ({n} answer{'s' if n != 1 else ''})" for d, n in differ.items())
+        raise KazftError(
+            f"{output}: the earlier answers came from other settings: {listed}. Resume with "
+            "the settings they were generated with, pass --overwrite to answer everything "
+            "again, --force to add answers from these settings to the same file, or choose "
+            "another --output"
+        )
+    return questions
+
+
+def _answers_on_disk(
+    output: Path, overwrite: bool, note: Callable[[str], None], repair: bool
+) -> dict[str, list[dict[str, Any]]]:
+    """Earlier answers by record key, from OUTPUT and OUTPUT.partial (none with overwrite)."""
+    done: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    if overwrite:
+        return done
+    for path in (output, output.with_name(output.name + ".partial")):
+        records, torn = read_answers(path)
+        if torn:
+            note(
+                f"kazft: {path}: dropped 1 incomplete last line (the run stopped while "
+                "writing it); that record is answered again"
+            )
+            if repair:
+                # Cut the fragment off so the next appended answer starts on its own line.
+                write_atomic(
+                    path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+                )
+        for rec in records:
+            done[record_key(rec)].append(rec)
+    return done
+
+
+def _settings_differ(
+    questions: list[Question], done: dict[str, list[dict[str, Any]]], by: dict[str, Any]
+) -> dict[str, int]:
+    """{difference: answers} over the earlier answers this run would keep."""
+    differ: dict[str, int] = {}
+    for key, n in Counter(q.key for q in questions).items():
+        for rec in done.get(key, [])[:n]:
+            for d in _differences(rec.get(PROVENANCE), by):
+                differ[d] = differ.get(d, 0) + 1
+    return differ
+
+
+def check_paths(input_path: str, output: Path) -> None:
+    """Refuse an --output that would overwrite the questions (checked before any model loads)."""
+    if input_path == "-":
+        return
+    src = Path(input_path)
+    partial = output.with_name(output.name + ".partial")
+    for target in (output, partial):
+        if target.resolve() == src.resolve():
+            raise KazftError(
+                f"--output {output} would overwrite the questions in --input {input_path}; "
+                "write the answers to another file"
+            )
+    if output.is_dir():
+        raise KazftError(f"--output {output} is a folder; give a file name for the answers")
+
+
 def _answer_all(
     engine: Engine,
     sampling: Sampling,
+    by: dict[str, Any],
     todo: list,
     answers: list,
     partial: Path,
@@ -280,8 +430,9 @@ def _answer_all(
         task = bar.add_task("answering", total=len(todo), speed="")
         for slot, q, ids in todo:
             gen = engine.generate(ids, sampling)
-            answers[slot] = gen.text
-            f.write(json.dumps({**q.record, "generated": gen.text}, ensure_ascii=False) + "\n")
+            rec = {**q.record, "generated": gen.text, PROVENANCE: by}
+            answers[slot] = rec
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
             f.flush()
             os.fsync(f.fileno())
             summary.answered += 1

@@ -145,13 +145,26 @@ def _group(weights: dict[str, mx.array], where: str) -> dict[str, dict[str, mx.a
     return groups
 
 
-def apply_adapter(
+@dataclass(frozen=True)
+class LoraWeights:
+    """An adapter's tensors, checked against a model: {projection path: (A (in, r), B (r, out))}."""
+
+    rank: int
+    scale: float
+    pairs: dict[str, tuple[mx.array, mx.array]]
+
+
+def read_lora(
     model: nn.Module,
     weights_file: Path,
     config: dict[str, Any],
     trained_on: str | None = None,
-) -> AppliedAdapter:
-    """Merge or attach the adapter in ``weights_file`` to ``model`` in place."""
+) -> LoraWeights:
+    """Read the adapter in ``weights_file`` and check every tensor against ``model``.
+
+    Shared by the single-adapter path below and the server's per-row adapters
+    (kazft.serve.rows), so both refuse the same misfits with the same message.
+    """
     where = str(weights_file)
     rank, scale = _lora_params(config, str(weights_file.parent / "adapter_config.json"))
     if weights_file.suffix != ".safetensors":
@@ -198,13 +211,26 @@ def apply_adapter(
             f"{where} does not fit this model: {problems[0]}{more}. The adapter was "
             f"trained on {base}; load that model (--model {trained_on or 'BASE'})."
         )
+    pairs = {path: (pair["lora_a"], pair["lora_b"]) for path, pair in groups.items()}
+    return LoraWeights(rank=rank, scale=scale, pairs=pairs)
 
+
+def apply_adapter(
+    model: nn.Module,
+    weights_file: Path,
+    config: dict[str, Any],
+    trained_on: str | None = None,
+) -> AppliedAdapter:
+    """Merge or attach the adapter in ``weights_file`` to ``model`` in place."""
+    lora = read_lora(model, weights_file, config, trained_on)
+    rank, scale = lora.rank, lora.scale
+    modules = dict(model.named_modules())
     merged = 0
     side: dict[str, tuple[nn.QuantizedLinear, mx.array, mx.array]] = {}
-    for path, pair in groups.items():
+    for path, (a_in, b_in) in lora.pairs.items():
         mod = modules[path]
-        a = pair["lora_a"].astype(mx.float32)  # (in, r)
-        b = pair["lora_b"].astype(mx.float32)  # (r, out)
+        a = a_in.astype(mx.float32)  # (in, r)
+        b = b_in.astype(mx.float32)  # (r, out)
         if isinstance(mod, nn.QuantizedLinear):
             dtype = mod.scales.dtype  # the dtype the packed matmul computes in
             side[path] = (mod, a.astype(dtype), (scale * b).astype(dtype))

@@ -1,1 +1,10 @@
-"""``kazft serve``: the OpenAI-compatible server and its web chat."""
+"""``kazft serve``: an OpenAI-compatible server for a team, one base in memory,
+many adapters chosen per request, concurrent users batched, safe by default.
+
+Layout: :mod:`registry` (what is served), :mod:`rows` (per-row adapters),
+:mod:`scheduler` (continuous batching on mlx-lm's BatchGenerator),
+:mod:`answer` (request -> prompt, limits, job), one router per concern
+(:mod:`models`, :mod:`chat`, :mod:`completions`, :mod:`ops`, :mod:`page` for the
+web chat at ``/``), :mod:`app`
+(``create_app``). Nothing outside ``kazft.cli`` imports this package.
+"""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,9 @@ from typing import Any, BinaryIO
 from kazft.errors import DataError
 
 TEXT_FIELDS = ("instruction", "input", "output")
+# Layouts the verbs recognise without --fields, in this order: kazft's
+# instruction records, the ``text`` records ``kazft data extract`` writes, chats.
+FIELD_LAYOUTS = (TEXT_FIELDS, ("text",), ("messages",))
 STDIN = "-"
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 
@@ -35,10 +39,18 @@ class Record:
         return f"{self.source}:{self.line}"
 
     def texts(self, fields: tuple[str, ...] = TEXT_FIELDS) -> list[str]:
-        """The text of the chosen fields (strings only), or the line itself."""
+        """The text of the chosen fields (strings, and the contents of a chat's
+        messages), or the line itself."""
         if self.data is None:
             return [self.text or ""]
-        return [v for f in fields if isinstance(v := self.data.get(f), str)]
+        out: list[str] = []
+        for f in fields:
+            value = self.data.get(f)
+            if isinstance(value, str):
+                out.append(value)
+            elif isinstance(value, list):
+                out += [m["content"] for m in value if _is_message(m)]
+        return out
 
     def joined(self, fields: tuple[str, ...] = TEXT_FIELDS) -> str:
         return "\n".join(t for t in self.texts(fields) if t)
@@ -49,8 +61,13 @@ class Record:
             return Record(self.source, self.line, text=func(self.text or ""))
         data = dict(self.data)
         for f in fields:
-            if isinstance(data.get(f), str):
-                data[f] = func(data[f])
+            value = data.get(f)
+            if isinstance(value, str):
+                data[f] = func(value)
+            elif isinstance(value, list):
+                data[f] = [
+                    {**m, "content": func(m["content"])} if _is_message(m) else m for m in value
+                ]
         return Record(self.source, self.line, data=data)
 
     def dumps(self) -> str:
@@ -58,6 +75,75 @@ class Record:
         if self.data is None:
             return self.text or ""
         return json.dumps(self.data, ensure_ascii=False)
+
+
+def _is_message(m: Any) -> bool:
+    return isinstance(m, dict) and isinstance(m.get("content"), str)
+
+
+def has_fields(data: dict[str, Any], fields: tuple[str, ...]) -> bool:
+    """Whether a JSON record carries text in at least one of ``fields``."""
+    for f in fields:
+        value = data.get(f)
+        if isinstance(value, str) or (isinstance(value, list) and any(map(_is_message, value))):
+            return True
+    return False
+
+
+class FieldChoice:
+    """Which JSONL fields a verb reads in one file, and whether the file has them.
+
+    With ``--fields`` the user's list is used; without it the first record that
+    matches one of FIELD_LAYOUTS decides (so a verb reads another verb's output
+    without flags). ``check`` fails when no record carries the fields: a verb that
+    found nothing to work on must say so, not report "0 changed".
+    """
+
+    def __init__(self, requested: tuple[str, ...] | None, source: str) -> None:
+        self.requested = requested
+        self.fields = requested
+        self.source = source
+        self.json_records = 0
+        self.with_fields = 0
+        self.plain = False
+        self.found: Counter[str] = Counter()
+
+    def pick(self, rec: Record) -> tuple[str, ...]:
+        """The fields to read in ``rec`` (recording what the file carries)."""
+        if rec.data is None:
+            self.plain = True
+            return self.fields or TEXT_FIELDS
+        self.json_records += 1
+        if self.fields is None:
+            self.fields = next((lay for lay in FIELD_LAYOUTS if has_fields(rec.data, lay)), None)
+        fields = self.fields or TEXT_FIELDS
+        if has_fields(rec.data, fields):
+            self.with_fields += 1
+        elif len(self.found) < 50:
+            self.found.update(rec.data.keys())
+        return fields
+
+    @property
+    def missing(self) -> int:
+        """JSON records without any of the fields (left as they are)."""
+        return self.json_records - self.with_fields
+
+    def describe(self) -> str:
+        if self.json_records == 0:
+            return "(text lines)" if self.plain else "(no records)"
+        how = "--fields" if self.requested else "auto"
+        return f"{','.join(self.fields or TEXT_FIELDS)} ({how})"
+
+    def check(self) -> None:
+        if self.json_records and not self.with_fields:
+            names = ",".join(self.fields or TEXT_FIELDS)
+            found = ", ".join(sorted(self.found)) or "none"
+            layouts = " or ".join(",".join(lay) for lay in FIELD_LAYOUTS)
+            hint = "" if self.requested else f" (nor {layouts})"
+            raise DataError(
+                f"{self.source}: none of the {self.json_records} records has the field(s) "
+                f"{names}{hint}; fields found: {found}. Pass --fields with the fields to use."
+            )
 
 
 def display_name(path: str | Path) -> str:
@@ -152,10 +238,10 @@ def count_lines(path: str | Path) -> int | None:
     return n
 
 
-def parse_fields(value: str | None) -> tuple[str, ...]:
-    """``--fields instruction,output`` -> ("instruction", "output")."""
+def parse_fields(value: str | None) -> tuple[str, ...] | None:
+    """``--fields instruction,output`` -> ("instruction", "output"); None: choose per file."""
     if not value:
-        return TEXT_FIELDS
+        return None
     fields = tuple(f.strip() for f in value.split(",") if f.strip())
     if not fields:
         raise DataError(f"--fields {value!r}: no field names given")

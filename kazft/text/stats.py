@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kazft.text.progress import track
-from kazft.text.records import TEXT_FIELDS, count_lines, read_records
+from kazft.text.records import TEXT_FIELDS, FieldChoice, count_lines, read_records
 
 NO_CATEGORY = "(none)"
 PERCENTILES = (50, 90, 99)
@@ -55,6 +55,7 @@ class StatsCollector:
         per_text: Callable[[str], None] | None = None,
     ) -> None:
         self.fields = fields
+        self.field_choice: FieldChoice | None = None
         self.detect = detect
         self.per_text = per_text
         self.records = 0
@@ -84,7 +85,11 @@ class StatsCollector:
             self.languages[detect_language(joined, script).language] += 1
 
     def result(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"records": self.records, "categories": _ranked(self.categories)}
+        out: dict[str, Any] = {"records": self.records}
+        if self.field_choice is not None:
+            out["fields"] = self.field_choice.describe()
+            out["records_without_fields"] = self.field_choice.missing
+        out["categories"] = _ranked(self.categories)
         if self.detect:
             out["scripts"] = _ranked(self.scripts)
             out["languages"] = _ranked(self.languages)
@@ -100,20 +105,26 @@ class StatsCollector:
 
 def collect_stats(
     path: str | Path,
-    fields: tuple[str, ...] = TEXT_FIELDS,
+    fields: tuple[str, ...] | None = None,
     encoding: str = "utf-8",
     detect: bool = True,
     per_text: Callable[[str], None] | None = None,
 ) -> StatsCollector:
-    """Read ``path`` (kazft JSONL or text) and return the filled collector."""
-    col = StatsCollector(fields, detect, per_text)
+    """Read ``path`` (kazft JSONL or text) and return the filled collector.
+
+    ``fields=None`` reads the layout the file uses (see FieldChoice)."""
+    choice = FieldChoice(fields, str(path))
+    col = StatsCollector(fields or TEXT_FIELDS, detect, per_text)
+    col.field_choice = choice
     for rec in track(read_records(path, encoding), "counting", count_lines(path)):
         if rec.data is None:
             if not (rec.text or "").strip():
                 continue
             col.add({"text": rec.text or ""}, None)
             continue
-        texts = {f: v for f in fields if isinstance(v := rec.data.get(f), str)}
+        picked = choice.pick(rec)
+        texts = {f: "\n".join(t) for f in picked if (t := rec.texts((f,)))}
         category = rec.data.get("category")
         col.add(texts, str(category) if category not in (None, "") else None)
+    choice.check()
     return col

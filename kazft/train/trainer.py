@@ -99,6 +99,7 @@ def train(
     log: Callable[[str], None] = print,
 ) -> Result:
     """Train ``recipe``; ``resume`` is ``latest``, a checkpoint folder or name."""
+    from kazft.data.sources import check_sources
     from kazft.model.lora import adapter_config
     from kazft.model.quantize import base_config
     from kazft.train import resume as resuming
@@ -114,6 +115,15 @@ def train(
     if ckpt:
         for note in resuming.check_compatible(ckpt, recipe, state, force):
             log(f"resume: {note}")
+        done_at = int(state.get("step", 0))
+        if done_at >= recipe.train.iters:  # nothing to train: say so before loading anything
+            log(
+                f"already at step {done_at} of {recipe.train.iters}; raise train.iters to "
+                f"extend the run (e.g. --set train.iters={done_at * 2} --resume latest). "
+                f"Nothing was trained; the checkpoint is {ckpt}"
+            )
+            return Result(run_dir, done_at, checkpoint=ckpt)
+    check_sources(recipe.data)  # a missing data file is reported before the model loads
     grad_ckpt = setup.check_memory(recipe, base_config(recipe.model), log)
     model, tokenizer, base, summary = setup.load_model(recipe, grad_ckpt, log)
     if data is None:

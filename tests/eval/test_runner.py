@@ -249,3 +249,41 @@ def test_stale_sections_are_dropped(run_dir: Path, tmp_path: Path) -> None:
     shutil.copy(run / "checkpoints" / first / weights, run / "adapters" / weights)
     result, _ = evaluate_checkpoints(Options(target=str(run)))
     assert "systems" not in result and result["adapter"]["sha256"]  # main evaluation dropped
+
+
+def test_a_new_split_holding_training_records_is_refused(run_dir: Path, tmp_path: Path) -> None:
+    """Following a data.split change evaluates on records the adapter trained on: refused."""
+    opts = Options(
+        target=str(run_dir),
+        overrides=["data.split.valid=0.67"],
+        split="valid",
+        generate=False,
+        retention=False,
+        out=str(tmp_path),
+    )
+    with pytest.raises(
+        KazftError, match=r"holds \d+ of its 4 records that the adapter was trained"
+    ):
+        evaluate(opts)
+    assert not (tmp_path / "eval.json").exists()
+
+
+def test_argument_and_data_errors_come_before_the_model_loads(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    def refuse(*a, **k):
+        raise AssertionError("the base model was loaded before the arguments were checked")
+
+    monkeypatch.setattr("kazft.generate.engine.load_base", refuse)
+    missing = tmp_path / "gone.jsonl"
+    cases = [
+        (["--set", f"data.train={missing}"], f"{missing}: file not found"),
+        (["--set", f"data.test={tmp_path}"], f"{tmp_path}: is a folder"),
+        (["--limit", "0"], "--limit 0: must be at least 1"),
+        (["--max-tokens", "0"], "--max-tokens 0: must be at least 1"),
+        (["--probe", f"kk={missing}"], f"--probe kk={missing}: not found"),
+    ]
+    for extra, message in cases:
+        assert main(["eval", str(run_dir), "--out", str(tmp_path), *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("kazft: error: ") and message in err and "Traceback" not in err

@@ -107,3 +107,63 @@ def test_errors_are_one_line(
     err = capsys.readouterr().err
     error = err[err.index("kazft: error:") :]  # after the model line, if loading got that far
     assert error.startswith(message) and error.count("\n") == 1, err
+
+
+def _no_model_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*a, **k):
+        raise AssertionError("the model was loaded before the arguments were checked")
+
+    monkeypatch.setattr("kazft.generate.engine.load_engine", refuse)
+
+
+def test_batch_output_equal_to_input_is_refused_before_loading(
+    recipe: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+):
+    _no_model_load(monkeypatch)
+    q = tmp_path / "q.jsonl"
+    q.write_text('{"instruction": "Салық деген не?"}\n')
+    assert main(["generate", "-r", recipe, "--input", str(q), "--output", str(q)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"kazft: error: --output {q} would overwrite the questions")
+    assert err.count("\n") == 1 and q.read_text() == '{"instruction": "Салық деген не?"}\n'
+
+
+def test_ctrl_c_in_batch_mode_says_how_to_resume(
+    recipe: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+):
+    from kazft.generate.engine import Engine
+
+    q = tmp_path / "q.jsonl"
+    q.write_text('{"instruction": "Салық"}\n{"instruction": "Неке"}\n{"instruction": "Жер"}\n')
+    real, calls = Engine.generate, []
+
+    def stop_on_second(self, ids, sampling, **kw):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(self, ids, sampling, **kw)
+
+    monkeypatch.setattr(Engine, "generate", stop_on_second)
+    out = tmp_path / "a.jsonl"
+    args = ["generate", "-r", recipe, "--max-tokens", "3", "-i", str(q), "-o", str(out), "-q"]
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert err == (
+        f"kazft: interrupted: 1 of 3 records answered, kept in {out}.partial; run the same "
+        "command again to answer the other 2 (they resume, nothing is asked twice)\n"
+    )
+
+
+def test_ctrl_c_while_streaming_ends_the_answer_line(
+    recipe: str, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+):
+    from kazft.generate.engine import Engine
+
+    def half_then_stop(self, ids, sampling, on_text=None, **kw):
+        on_text("Жауап")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Engine, "generate", half_then_stop)
+    assert main(["generate", "-r", recipe, "Салық деген не?"]) == 130
+    out, err = capsys.readouterr()
+    assert out == "Жауап\n" and err.endswith("kazft: interrupted\n")

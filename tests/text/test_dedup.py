@@ -6,9 +6,20 @@ import json
 from pathlib import Path
 
 import pytest
+from datasketch import MinHashLSH
 
-from kazft.text.dedup import Deduplicator, DedupSource, write_outputs
-from kazft.text.minhash import LSHIndex, MinHasher, canonical, lsh_params, similarity
+from kazft.text.dedup import (
+    Deduplicator,
+    DedupSource,
+    canonical,
+    jaccard,
+    lsh_bands,
+    shingles,
+    write_outputs,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).with_name("data")
 
 A = "Қазақстан Республикасы өзін демократиялық, зайырлы, құқықтық және әлеуметтік мемлекет ретінде орнықтырады."
 A_NEAR = A.replace("орнықтырады.", "орнықтырады!").replace("зайырлы", "зайырлы,")
@@ -28,21 +39,69 @@ def write(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def test_minhash_is_deterministic_and_estimates_jaccard():
-    h1, h2 = MinHasher(), MinHasher()
-    sig_a = h1.signature(canonical(A))
-    assert (sig_a == h2.signature(canonical(A))).all()
-    assert similarity(sig_a, h1.signature(canonical(A_NEAR))) > 0.8
-    assert similarity(sig_a, h1.signature(canonical(B))) < 0.2
+def test_canonical_and_exact_jaccard():
     assert canonical("  Қазақ   ТІЛІ\n") == "қазақ тілі"
+    assert shingles("абвгде", 5) == {"абвгд", "бвгде"}
+    assert shingles("абв", 5) == {"абв"}
+    assert jaccard({"a", "b"}, {"b", "c"}) == 1 / 3
 
 
-def test_lsh_parameters_and_candidates():
-    assert lsh_params(0.8, 128) == (11, 11)
-    hasher, index = MinHasher(), LSHIndex(0.8, 128)
-    index.insert(0, hasher.signature(canonical(A)))
-    index.insert(1, hasher.signature(canonical(B)))
-    assert index.query(hasher.signature(canonical(A_NEAR))) == {0}
+def test_lsh_bands_catch_a_pair_at_the_threshold():
+    for threshold in (0.5, 0.8, 0.9):
+        bands, rows = lsh_bands(threshold, 128)
+        assert bands * rows <= 128
+        assert (1 - threshold**rows) ** bands <= 0.01
+    assert lsh_bands(0.8, 128) == (21, 6)
+
+
+def _pair_removed(tmp_path: Path, a: dict, b: dict) -> tuple[bool, Deduplicator]:
+    src = write(
+        tmp_path / "pair.jsonl",
+        [json.dumps(a, ensure_ascii=False), json.dumps(b, ensure_ascii=False)],
+    )
+    s = DedupSource("train", src, tmp_path / "o.jsonl")
+    dd = Deduplicator()
+    dd.run([s])
+    return s.stats["kept"] == 1, dd
+
+
+def test_labelled_near_duplicates_and_distinct_pairs(tmp_path):
+    """Real edits (punctuation, a few words, a sentence added) are caught; distinct
+    records sharing a statute opening and closing advice are never removed."""
+    rows = [json.loads(x) for x in (DATA / "dedup_pairs.jsonl").open(encoding="utf-8")]
+    near = [r for r in rows if r["label"] == "near"]
+    distinct = [r for r in rows if r["label"] == "distinct"]
+    assert len(near) >= 40 and len(distinct) >= 40
+    found = sum(_pair_removed(tmp_path, r["a"], r["b"])[0] for r in near)
+    assert found / len(near) >= 0.95, f"recall {found}/{len(near)}"
+    removed = [
+        r["a"]["instruction"] for r in distinct if _pair_removed(tmp_path, r["a"], r["b"])[0]
+    ]
+    assert removed == []
+
+
+def test_the_sample_keeps_every_record(tmp_path):
+    """legal_qa.jsonl has no two records above 0.29 exact similarity: nothing goes."""
+    s = DedupSource("train", ROOT / "data/legal/legal_qa.jsonl", tmp_path / "o.jsonl")
+    dd = Deduplicator()
+    dd.run([s])
+    assert s.summary()["kept"] == s.summary()["records"] == 340
+    assert dd.clusters == {}
+
+
+def test_candidates_are_confirmed_by_exact_similarity(tmp_path):
+    """With a coarse index every pair is a candidate; only exact similarity decides,
+    and the clusters carry the exact figure."""
+    src = write(tmp_path / "t.txt", [A, B, A_NEAR, C, D])
+    s = DedupSource("train", src, tmp_path / "o.txt")
+    dd = Deduplicator()
+    dd.lsh = MinHashLSH(num_perm=128, params=(128, 1))  # nearly everything collides
+    dd.run([s])
+    assert s.stats["near"] == 1 and s.stats["kept"] == 4
+    assert dd.rejected > 0
+    [row] = dd.cluster_rows()
+    exact = jaccard(shingles(canonical(A)), shingles(canonical(A_NEAR)))
+    assert row["removed"] == [{"record": f"{src}:3", "kind": "near", "similarity": round(exact, 4)}]
 
 
 def test_within_and_across_sets(tmp_path):

@@ -1,0 +1,93 @@
+"""``create_app``: the FastAPI application around a loaded registry.
+
+The app owns the decoder thread (started with the app, stopped at shutdown:
+in-flight answers are cancelled once uvicorn's graceful-shutdown deadline has
+passed). Routers: models, chat, completions, operations (health, metrics), and
+the web chat page (:mod:`kazft.serve.page`) when that module is present.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+
+from kazft import __version__
+from kazft.serve import api_errors, chat, completions, models, ops
+from kazft.serve.limits import BodyLimit, ServeSettings
+from kazft.serve.metrics import Metrics
+from kazft.serve.registry import Registry
+from kazft.serve.scheduler import Scheduler
+
+log = logging.getLogger("kazft.serve")
+
+
+def make_scheduler(registry: Registry, settings: ServeSettings, metrics: Metrics) -> Scheduler:
+    engine = registry.engine
+    return Scheduler(
+        engine.model,
+        registry.rows,
+        engine.tokenizer,
+        engine.stop_ids,
+        {m.slot: m.prefix_ids for m in registry.models.values() if m.data.system_prompt},
+        max_batch=settings.max_batch,
+        max_queue=settings.max_queue,
+        observer=metrics,
+    )
+
+
+def create_app(registry: Registry, settings: ServeSettings | None = None) -> FastAPI:
+    settings = settings or ServeSettings()
+    metrics = Metrics()
+    metrics.base_bytes.set(registry.base_bytes)
+    metrics.adapter_bytes.set(registry.adapter_bytes)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.scheduler = make_scheduler(registry, settings, metrics)
+        try:
+            yield
+        finally:
+            app.state.scheduler.close()
+
+    app = FastAPI(
+        title="kazft serve",
+        version=__version__,
+        description="OpenAI-compatible API for a Gemma 3 base and its LoRA adapters.",
+        lifespan=lifespan,
+    )
+    app.state.registry = registry
+    app.state.settings = settings
+    app.state.metrics = metrics
+    api_errors.install(app)
+    for module in (models, chat, completions, ops):
+        app.include_router(module.router)
+    if importlib.util.find_spec("kazft.serve.page") is not None:
+        page = importlib.import_module("kazft.serve.page")
+        app.include_router(page.router)
+
+    @app.middleware("http")
+    async def count(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        route = request.scope.get("route")
+        endpoint = getattr(route, "path", "other")  # templates only: no label per random URL
+        metrics.requests.labels(endpoint, str(response.status_code)).inc()
+        return response
+
+    if settings.allow_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.allow_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["X-AI-Notice", "X-AI-Generated", "Retry-After"],
+        )
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app
