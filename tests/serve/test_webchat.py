@@ -95,6 +95,7 @@ def test_first_visit_kazakh_card_notice_and_nothing_outside_the_server(backend, 
     )
     assert browser.find_element("id", "intro-risk").text == "орташа"
     assert browser.find_element("id", "intro-notice").text == AI_NOTICE["kk"]
+    assert browser.find_element("id", "intro-reviewer").text == "a qualified lawyer of the team"
     assert describe(axe_violations(browser)) == ""
     close_intro(browser)
     # The adapter is picked by default, with its card's description; the base is listed too.
@@ -173,6 +174,9 @@ def test_markdown_lists_bold_and_numbered_articles(backend, browser):
         "екінші тармақ",
     ]
     assert body.find_element("css selector", "code").text == "АК 178-бап"
+    # A link stays text: an answer never sends a lawyer (or the browser) elsewhere.
+    assert not body.find_elements("css selector", "a")
+    assert "[сілтеме](https://example.com/x)" in body.text
 
 
 def test_enter_sends_and_shift_enter_adds_a_line(backend, browser):
@@ -391,7 +395,7 @@ def test_keyboard_only_use(backend, browser):
     # The intro dialog has focus on its button: Enter closes it, focus goes to the question.
     ActionChains(browser).send_keys(Keys.ENTER).perform()
     wait(browser, "!document.getElementById('intro').open")
-    assert browser.switch_to.active_element.get_attribute("id") == "question"
+    wait(browser, "document.activeElement.id === 'question'", 5)
     ActionChains(browser).send_keys("Пернетақта", Keys.ENTER).perform()
     wait(browser, "document.getElementById('send').hidden === false")
     assert answers(browser) == ["Жауап: Пернетақта"]
