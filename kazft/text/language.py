@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from kazft.text.alphabets import LATIN_ALPHABETS
+from kazft.text.alphabets import ARABIC_KAZAKH, LATIN_ALPHABETS
+from kazft.text.latin_to_cyrillic import latin_to_cyrillic
+from kazft.text.normalize import Normalizer
 from kazft.text.script import MIXED, NONE, ScriptResult, detect_script
 from kazft.text.tokens import ARABIC, LATIN, WORD_RE
 
@@ -243,8 +245,6 @@ def kazakh_latin_reading(text: str) -> tuple[str | None, float]:
     English read this way comes out as Russian-looking noise, never as Kazakh.
     Needs the model.
     """
-    from kazft.text.latin_to_cyrillic import latin_to_cyrillic
-
     if not model_available():
         return None, 0.0
     readings = {a: latin_to_cyrillic(text, a) for a in ("latin2021", "latin2018")}
@@ -271,12 +271,8 @@ def detect_language(text: str, script: ScriptResult | None = None) -> LanguageRe
     if script.script == NONE:
         return LanguageResult(UNKNOWN, 0.0)
     if script.script in LATIN_ALPHABETS:
-        from kazft.text.latin_to_cyrillic import latin_to_cyrillic
-
         return cyrillic_language(latin_to_cyrillic(text, script.script))
     if script.script == ARABIC:
-        from kazft.text.alphabets import ARABIC_KAZAKH
-
         if any(ch in ARABIC_KAZAKH for ch in text):
             return LanguageResult("kk", ARABIC_KAZAKH_CONFIDENCE)
         return _model_top(text)
@@ -286,8 +282,6 @@ def detect_language(text: str, script: ScriptResult | None = None) -> LanguageRe
             return LanguageResult("kk", round(confidence, 3))
         return _model_top(text)
     if script.script == MIXED:
-        from kazft.text.normalize import Normalizer
-
         text = Normalizer()(text)
         repaired = detect_script(text)
         if repaired.script != MIXED:
