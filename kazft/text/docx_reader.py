@@ -20,13 +20,19 @@ DOCUMENT_PART = "word/document.xml"
 
 @dataclass(frozen=True)
 class Block:
-    """A paragraph of body text or of one table cell; ``index`` counts from 1."""
+    """A paragraph of body text or of one table cell; ``index`` counts from 1.
+
+    Paged sources (PDFs, scans) set ``page`` and count ``index`` within the
+    page; OCR'd pages carry the page's mean word ``confidence`` (0-100).
+    """
 
     text: str
     index: int
     table: int | None = None
     row: int | None = None
     cell: int | None = None
+    page: int | None = None
+    confidence: float | None = None
 
 
 def paragraph_text(p: ET.Element) -> str:
