@@ -1,0 +1,97 @@
+"""extract on PDFs with a text layer: pages, running headers, page numbers, hyphenation."""
+
+from __future__ import annotations
+
+from kazft.text.extract import read_document
+from kazft.text.layout import PageLines, join_hyphenated, paragraphs, strip_running_lines
+
+from .doc_builders import write_pdf
+
+HEADER = "Қазақстан Республикасының Азаматтық кодексі"
+PAGE1 = [
+    "1-бап. Азаматтық заңнаманың міндеттері",
+    "Азаматтық заңнама тараптардың теңдігін, меншікке қол сұғылмаушылықты және шарт "
+    "еркіндігін тану негізінде қоғамдық қатынастарды реттейді. Әрбір тұлға өз құқықтарын "
+    "қорғауға құқылы, ал мемлекет оларды сот арқылы қорғауға міндетті.",
+]
+PAGE2 = [
+    "Статья 2. Основные начала гражданского законодательства",
+    "Гражданское законодательство основывается на признании равенства участников "
+    "регулируемых им отношений, неприкосновенности собственности и свободы договора.",
+]
+
+
+def test_two_page_pdf_pages_headers_and_page_numbers_removed(tmp_path):
+    pdf = write_pdf(tmp_path / "law.pdf", [PAGE1, PAGE2], header=HEADER)
+    doc = read_document(pdf)
+    texts = [(b.page, b.index, b.text) for b in doc.blocks]
+    assert texts == [
+        (1, 1, PAGE1[0]),
+        (1, 2, PAGE1[1]),
+        (2, 1, PAGE2[0]),
+        (2, 2, PAGE2[1]),
+    ]
+    # The header and the page numbers were removed from both pages, and counted.
+    assert doc.running_lines == {HEADER: 2, "1": 1, "2": 1}
+    # The running header names the act when the text has no title of its own.
+    assert doc.act_name() == HEADER
+
+
+def test_hyphen_at_line_end_repaired_in_a_pdf(tmp_path):
+    # A narrow column forces fpdf2 to break inside words; we break them ourselves
+    # with a hyphen, as typesetters do, and expect the words back whole.
+    lines = "Жұмыс беруші еңбекақыны уақтылы төлеуге міндет-\nті. Қызметкер еңбек тәр-\nтібін сақтайды."
+    pdf = write_pdf(tmp_path / "h.pdf", [[lines]], page_numbers=False)
+    (block,) = read_document(pdf).blocks
+    assert block.text == "Жұмыс беруші еңбекақыны уақтылы төлеуге міндетті. Қызметкер еңбек тәртібін сақтайды."
+
+
+def test_join_hyphenated_rules():
+    assert join_hyphenated("төлеуге міндет-", "ті.", set()) == "төлеуге міндетті."
+    assert join_hyphenated("осы Кодекстің 52-", "бабы", set()) == "осы Кодекстің 52-бабы"
+    assert join_hyphenated("Алматы-", "Астана жолы", set()) == "Алматы- Астана жолы"
+    assert join_hyphenated("міндет\u00ad", "ті", set()) == "міндетті"
+    compound = {"әлеуметтік-экономикалық"}
+    assert (
+        join_hyphenated("әлеуметтік-", "экономикалық даму", compound)
+        == "әлеуметтік-экономикалық даму"
+    )
+    assert join_hyphenated("бірінші", "екінші", set()) == "бірінші екінші"
+
+
+def test_running_lines_need_most_pages():
+    pages = [
+        PageLines(1, ["Кодекс", "Бірінші бет мәтіні.", "Бет 1"]),
+        PageLines(2, ["Кодекс", "Екінші бет мәтіні.", "Бет 2"]),
+        PageLines(3, ["Басқа тақырып", "Үшінші бет мәтіні.", "Бет 3"]),
+    ]
+    removed = strip_running_lines(pages)
+    assert removed == {"Кодекс": 2, "Бет 1": 1, "Бет 2": 1, "Бет 3": 1}
+    assert [p.lines for p in pages] == [
+        ["Бірінші бет мәтіні."],
+        ["Екінші бет мәтіні."],
+        ["Басқа тақырып", "Үшінші бет мәтіні."],
+    ]
+    single = [PageLines(1, ["Кодекс", "Мәтін.", "1"])]
+    assert strip_running_lines(single) == {}
+    assert single[0].lines == ["Кодекс", "Мәтін.", "1"]
+
+
+def test_paragraphs_break_at_headings_list_items_and_short_final_lines():
+    page = PageLines(
+        1,
+        [
+            "52-бап. Еңбек шартын жасасу",
+            "1. Еңбек шарты жазбаша нысанда жасалады және оған тараптар қол қояды, ал бір",
+            "данасы қызметкерге беріледі.",
+            "2. Шарттың мерзімі көрсетіледі.",
+            "Статья 53. Срок трудового договора",
+        ],
+    )
+    assert paragraphs(page, set()) == [
+        "52-бап. Еңбек шартын жасасу",
+        "1. Еңбек шарты жазбаша нысанда жасалады және оған тараптар қол қояды, ал бір "
+        "данасы қызметкерге беріледі.",
+        "2. Шарттың мерзімі көрсетіледі.",
+        "Статья 53. Срок трудового договора",
+    ]
