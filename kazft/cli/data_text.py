@@ -213,8 +213,8 @@ def _language(text: str) -> str:
 
 def _format_record(rec: dict[str, Any], fmt: str) -> str:
     if fmt == "text":
-        # Articles span lines: a blank line between them keeps them apart.
-        return rec["text"] + ("\n\n" if "\n" in rec["text"] else "\n")
+        # Articles span lines: a blank line after each keeps them apart.
+        return rec["text"] + ("\n\n" if "article" in rec else "\n")
     if fmt == "completion":
         head = [rec["act"], *(rec[k] for k in ("section", "chapter", "paragraph") if k in rec)]
         body = rec["text"]

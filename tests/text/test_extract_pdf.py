@@ -40,10 +40,15 @@ def test_two_page_pdf_pages_headers_and_page_numbers_removed(tmp_path):
 def test_hyphen_at_line_end_repaired_in_a_pdf(tmp_path):
     # A narrow column forces fpdf2 to break inside words; we break them ourselves
     # with a hyphen, as typesetters do, and expect the words back whole.
-    lines = "Жұмыс беруші еңбекақыны уақтылы төлеуге міндет-\nті. Қызметкер еңбек тәр-\nтібін сақтайды."
+    lines = (
+        "Жұмыс беруші еңбекақыны уақтылы төлеуге міндет-\nті. Қызметкер еңбек тәр-\nтібін сақтайды."
+    )
     pdf = write_pdf(tmp_path / "h.pdf", [[lines]], page_numbers=False)
     (block,) = read_document(pdf).blocks
-    assert block.text == "Жұмыс беруші еңбекақыны уақтылы төлеуге міндетті. Қызметкер еңбек тәртібін сақтайды."
+    assert (
+        block.text
+        == "Жұмыс беруші еңбекақыны уақтылы төлеуге міндетті. Қызметкер еңбек тәртібін сақтайды."
+    )
 
 
 def test_join_hyphenated_rules():
