@@ -123,3 +123,11 @@ def test_user_errors(inputs, capsys):
     assert "only be read with OCR" in capsys.readouterr().err
     assert main(["data", "extract", "law.pdf", "--format", "completion"]) == 2
     assert "--split articles" in capsys.readouterr().err
+
+
+def test_progress_bar_from_two_pages(monkeypatch):
+    from kazft.text.progress import progress_wanted
+
+    monkeypatch.delenv("KAZFT_PROGRESS", raising=False)
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    assert progress_wanted(2, min_total=1) and not progress_wanted(1, min_total=1)

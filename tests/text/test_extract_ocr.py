@@ -12,7 +12,9 @@ import pytest
 
 from kazft.cli import main
 from kazft.text.accuracy import edit_ops
+from kazft.text.document import ExtractOptions
 from kazft.text.extract import read_document
+from kazft.text.normalize import Normalizer
 from kazft.text.ocr import install_help, tesseract_status
 
 from .doc_builders import needs_tesseract, render_page, scanned_pdf
@@ -56,7 +58,8 @@ def test_rendered_page_read_back_at_300_dpi(tmp_path, noisy):
     scan = render_page(tmp_path / "scan.png", KNOWN_TEXT, dpi=300)
     if noisy:
         scan_like(scan)
-    doc = read_document(scan)
+    # As `kazft data extract` does by default: OCR, then normalize's rules.
+    doc = read_document(scan).cleaned(Normalizer())
     got = " ".join(b.text for b in doc.blocks)
     accuracy = char_accuracy(KNOWN_TEXT, got)
     assert accuracy >= ACCURACY_FLOOR, (accuracy, got)
@@ -102,6 +105,56 @@ def test_blank_scan_is_reported_and_left_out(tmp_path, capsys):
     assert out.read_text(encoding="utf-8") == "Сот шешімі заңды күшіне енді.\n"
     err = capsys.readouterr().err
     assert f"{blank} page 1: no text found; left out" in err
+
+
+def test_ocr_always_reads_the_image_over_a_text_layer(tmp_path):
+    needs_tesseract()
+    from fpdf import FPDF
+
+    from .doc_builders import dejavu
+
+    scan = render_page(tmp_path / "p.png", "Сот шешімі заңды күшіне енді.", dpi=300)
+    pdf = FPDF(format="A4")
+    pdf.add_font("dv", "", str(dejavu()))
+    pdf.set_font("dv", size=11)
+    pdf.add_page()
+    pdf.image(str(scan), x=0, y=0, w=210)
+    pdf.set_y(200)
+    pdf.multi_cell(0, 6, "Бұзылған мәтін қабаты: сканердің өз OCR нәтижесі, қате толы.")
+    pdf.output(str(tmp_path / "both.pdf"))
+    auto = read_document(tmp_path / "both.pdf")
+    assert auto.blocks[0].text.startswith("Бұзылған мәтін қабаты") and not auto.pages[0].ocr
+    always = read_document(tmp_path / "both.pdf", ExtractOptions(ocr="always"))
+    assert [b.text for b in always.blocks] == ["Сот шешімі заңды күшіне енді."]
+    assert always.pages[0].ocr and always.blocks[0].confidence is not None
+
+
+def test_low_confidence_pages_left_out_unless_min_confidence_0(tmp_path, capsys, monkeypatch):
+    needs_tesseract()
+    from kazft.text import paged
+    from kazft.text.ocr import OcrPage
+
+    def smudged(path, lang):
+        return [OcrPage(1, [("Өшіп қалған мәтін.", 1)], [41.0, 41.4])]
+
+    monkeypatch.setattr(paged, "ocr_image", smudged)
+    scan = render_page(tmp_path / "old.png", "мәтін", dpi=300)
+    assert main(["data", "extract", str(scan), "-o", str(tmp_path / "a.txt")]) == 0
+    assert (tmp_path / "a.txt").read_text(encoding="utf-8") == ""
+    err = capsys.readouterr().err
+    assert f"kazft: warning: {scan} page 1: mean OCR confidence 41.2 < 60; left out" in err
+    assert (
+        main(
+            ["data", "extract", str(scan), "--min-confidence", "0", "-o", str(tmp_path / "b.jsonl")]
+        )
+        == 0
+    )
+    import json
+
+    (record,) = [
+        json.loads(x) for x in (tmp_path / "b.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    assert record["text"] == "Өшіп қалған мәтін." and record["ocr_confidence"] == 41.2
 
 
 def test_no_tesseract_is_a_user_error_with_install_lines(tmp_path, capsys, monkeypatch):

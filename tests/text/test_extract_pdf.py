@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from kazft.errors import DataError
 from kazft.text.extract import read_document
 from kazft.text.layout import PageLines, join_hyphenated, paragraphs, strip_running_lines
 
@@ -100,3 +103,31 @@ def test_paragraphs_break_at_headings_list_items_and_short_final_lines():
         "2. Шарттың мерзімі көрсетіледі.",
         "Статья 53. Срок трудового договора",
     ]
+
+
+def test_page_without_text_or_image_is_reported(tmp_path):
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.add_page()
+    pdf.rect(20, 20, 100, 50)
+    pdf.output(str(tmp_path / "drawing.pdf"))
+    doc = read_document(tmp_path / "drawing.pdf")
+    assert doc.blocks == []
+    assert [(r.page, r.ocr, r.kept, r.note) for r in doc.pages] == [
+        (1, False, True, "no text layer and no image to OCR")
+    ]
+
+
+def test_password_protected_and_damaged_pdfs_are_user_errors(tmp_path):
+    from pypdf import PdfReader, PdfWriter
+
+    plain = write_pdf(tmp_path / "plain.pdf", [PAGE1])
+    writer = PdfWriter(clone_from=PdfReader(plain))
+    writer.encrypt(user_password="құпия", algorithm="RC4-128")
+    writer.write(tmp_path / "locked.pdf")
+    with pytest.raises(DataError, match="locked.pdf: the PDF is password-protected"):
+        read_document(tmp_path / "locked.pdf")
+    (tmp_path / "cut.pdf").write_bytes(plain.read_bytes()[:200])
+    with pytest.raises(DataError, match="cut.pdf: not a readable PDF"):
+        read_document(tmp_path / "cut.pdf")
