@@ -131,3 +131,25 @@ def test_progress_bar_from_two_pages(monkeypatch):
     monkeypatch.delenv("KAZFT_PROGRESS", raising=False)
     monkeypatch.setattr("sys.stderr.isatty", lambda: True)
     assert progress_wanted(2, min_total=1) and not progress_wanted(1, min_total=1)
+
+
+def test_extract_output_chains_into_normalize_dedup_and_stats(inputs, capsys):
+    """Articles from a PDF, a scan and a web page, then the other verbs with no flags."""
+    argv = "data extract law.pdf scan.png statute.html law.pdf --split articles -o a.jsonl"
+    assert main(argv.split()) == 0  # law.pdf twice: dedup must find the copies
+    articles = read_jsonl(inputs / "a.jsonl")
+    assert len(articles) == 13
+    capsys.readouterr()
+    assert main(["data", "normalize", "a.jsonl", "-o", "n.jsonl"]) == 0
+    err = capsys.readouterr().err
+    assert "text (auto)" in err
+    assert read_jsonl(inputs / "n.jsonl") == articles  # extract already normalised
+    assert main(["data", "dedup", "n.jsonl", "-o", "d.jsonl"]) == 0
+    capsys.readouterr()
+    kept = read_jsonl(inputs / "d.jsonl")
+    assert kept == articles[:9]  # the second law.pdf's 4 records were exact copies
+    assert main(["data", "stats", "d.jsonl", "-o", "s.json"]) == 0
+    report = json.loads((inputs / "s.json").read_text(encoding="utf-8"))
+    assert report["fields"] == "text (auto)"
+    assert report["records"] == 9
+    assert report["languages"].get("kk", 0) >= 7 and report["languages"].get("ru", 0) >= 1
