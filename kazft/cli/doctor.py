@@ -8,6 +8,7 @@ from importlib import metadata
 from typing import Any
 
 from kazft import __version__, system
+from kazft.text.ocr import install_help, tesseract_status
 
 
 def _gib(n: int | None) -> str:
@@ -22,8 +23,6 @@ def _version(pkg: str) -> str:
 
 
 def collect() -> dict[str, Any]:
-    from kazft.text.ocr import tesseract_status
-
     total, avail = system.memory_bytes()
     mlx = system.mlx_info()
     tesseract = tesseract_status()
@@ -71,8 +70,6 @@ def run(args: argparse.Namespace) -> int:
             "[yellow]MLX runs on the CPU here: fine for tests and the tiny model; "
             "train real models on an Apple Silicon Mac (Metal) or with the `cuda` extra.[/]"
         )
-    from kazft.text.ocr import install_help
-
     ocr_help = install_help()
     if ocr_help:
         console.print(

@@ -22,8 +22,9 @@ from kazft.errors import DataError
 from kazft.text.articles import is_heading, split_articles
 from kazft.text.document import Document, ExtractOptions
 from kazft.text.docx_reader import Block, read_docx
-from kazft.text.html_reader import HTML_SUFFIXES
-from kazft.text.paged import IMAGE_SUFFIXES
+from kazft.text.html_reader import HTML_SUFFIXES, read_html
+from kazft.text.paged import IMAGE_SUFFIXES, image_frames, read_image, read_pdf
+from kazft.text.pdf_reader import page_count
 from kazft.text.records import display_name, iter_lines
 from kazft.text.sentences import split_sentences
 
@@ -169,12 +170,8 @@ def count_pages(path: str | Path) -> int:
     """Pages (PDF pages, image frames) in a file, for the progress bar; 1 for others."""
     suffix = Path(str(path)).suffix.lower()
     if suffix == ".pdf" and Path(path).is_file():
-        from kazft.text.pdf_reader import page_count
-
         return page_count(Path(path))
     if suffix in IMAGE_SUFFIXES and Path(path).is_file():
-        from kazft.text.paged import image_frames
-
         return image_frames(Path(path))
     return 1
 
@@ -191,16 +188,10 @@ def read_document(
     if str(path) != "-" and not Path(path).is_file():
         raise DataError(f"{path}: no such file")
     if suffix == ".pdf":
-        from kazft.text.paged import read_pdf
-
         return read_pdf(Path(path), opts, step)
     if suffix in IMAGE_SUFFIXES:
-        from kazft.text.paged import read_image
-
         return read_image(Path(path), opts, step)
     if suffix in HTML_SUFFIXES:
-        from kazft.text.html_reader import read_html
-
         title, pairs = read_html(Path(path), opts.encoding)
         blocks = [Block(text, k) for k, (text, _) in enumerate(pairs, 1)]
         headings = [t for t, is_head in pairs if is_head and not is_heading(t)]

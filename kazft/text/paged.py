@@ -22,6 +22,7 @@ from kazft.text.document import Document, ExtractOptions, PageReport
 from kazft.text.docx_reader import Block
 from kazft.text.layout import PageLines, paragraphs, strip_running_lines, vocabulary
 from kazft.text.ocr import OcrPage, ocr_image, require_tesseract
+from kazft.text.pdf_reader import open_pdf, pdf_title, read_pages
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 Advance = Callable[[int], None]
@@ -83,8 +84,6 @@ def _ocr_pil(images: list[Any], width_in: float, lang: str) -> OcrPage:
 
 
 def read_pdf(path: Path, opts: ExtractOptions, advance: Advance) -> Document:
-    from kazft.text.pdf_reader import open_pdf, pdf_title, read_pages
-
     doc = Document(str(path))
     pages: list[PageLines] = []
     want = "never" if opts.ocr == "never" else opts.ocr
