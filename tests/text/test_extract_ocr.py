@@ -187,3 +187,29 @@ def test_missing_language_data_is_named(monkeypatch):
 def test_ci_has_tesseract_with_kazakh_and_russian():
     tesseract_status.cache_clear()
     assert install_help("kaz+rus") == ""
+
+
+def test_multi_page_tiff(tmp_path):
+    needs_tesseract()
+    from PIL import Image
+
+    first = render_page(tmp_path / "a.png", "Бірінші бет: сот отырысы ашылды.")
+    second = render_page(tmp_path / "b.png", "Екінші бет: шешім жарияланды.")
+    frames = [Image.open(first), Image.open(second)]
+    frames[0].save(tmp_path / "case.tif", save_all=True, append_images=frames[1:], dpi=(300, 300))
+    doc = read_document(tmp_path / "case.tif")
+    assert [(b.page, b.text) for b in doc.blocks] == [
+        (1, "Бірінші бет: сот отырысы ашылды."),
+        (2, "Екінші бет: шешім жарияланды."),
+    ]
+    assert [r.page for r in doc.pages if r.ocr and r.kept] == [1, 2]
+
+
+def test_doctor_json_names_tesseract_and_its_languages(capsys):
+    needs_tesseract()
+    assert main(["doctor", "--json"]) == 0
+    import json
+
+    info = json.loads(capsys.readouterr().out)
+    assert "kaz yes" in info["tesseract"] and "rus yes" in info["tesseract"]
+    assert {"kaz", "rus"} <= set(info["tesseract_languages"])

@@ -131,3 +131,19 @@ def test_password_protected_and_damaged_pdfs_are_user_errors(tmp_path):
     (tmp_path / "cut.pdf").write_bytes(plain.read_bytes()[:200])
     with pytest.raises(DataError, match="cut.pdf: not a readable PDF"):
         read_document(tmp_path / "cut.pdf")
+
+
+def test_look_alikes_and_soft_hyphens_repaired_by_default(tmp_path, capsys):
+    from kazft.cli import main
+
+    # Latin a, o, e, i inside Kazakh words and a soft hyphen, as OCR and some PDFs leave them.
+    broken = "Қaзaқстaн Республикaсының Конститу\u00adциясы жоғaры зaңдық күші бaр құжат."
+    pdf = write_pdf(tmp_path / "lk.pdf", [[broken]], page_numbers=False)
+    out = tmp_path / "o.txt"
+    assert main(["data", "extract", str(pdf), "-o", str(out)]) == 0
+    assert out.read_text(encoding="utf-8") == (
+        "Қазақстан Республикасының Конституциясы жоғары заңдық күші бар құжат.\n"
+    )
+    assert "lookalike" in capsys.readouterr().err
+    assert main(["data", "extract", str(pdf), "--no-normalize", "-q"]) == 0
+    assert "Қaзaқстaн" in capsys.readouterr().out
