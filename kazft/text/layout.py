@@ -7,8 +7,9 @@ Three repairs, in this order:
    most pages (more than half, and at least two) is removed. Masking digits
    makes "Бет 3" and "Бет 4", or the bare numbers "3" and "4", one line.
 2. Paragraphs: lines are joined until a blank line, a new OCR paragraph, a
-   structural heading (article, chapter, section), a list item, or a line that
-   ends a sentence while falling short of the page's usual line length.
+   structural heading (article, chapter, section), a list item, a line that
+   is only a number, or a line that ends a sentence while falling short of
+   the page's usual line length.
 3. Hyphenation at line ends: "міндет-" + "ті" becomes "міндетті" when the
    next line starts with a small letter, unless the hyphenated form occurs
    elsewhere in the document and the joined one does not (then it was a real
@@ -110,6 +111,11 @@ def join_hyphenated(left: str, right: str, vocab: set[str]) -> str:
     return f"{left} {right}"
 
 
+def _bare_number(line: str) -> bool:
+    """A line that is only a number ("3", "- 3 -"): a page number a single page keeps."""
+    return line.strip(" -–—.").isdigit()
+
+
 def _ends_paragraph(line: str, usual: int) -> bool:
     text = line.rstrip()
     return text.endswith(_SENTENCE_END) and len(text) < 0.85 * usual
@@ -140,6 +146,8 @@ def paragraphs(page: PageLines, vocab: set[str]) -> list[str]:
             or (previous_heading and not line[0].islower())
             or (page.paragraphs is None and _ends_paragraph(last_line, usual))
             or bool(_LIST_ITEM_RE.match(line))
+            or _bare_number(line)
+            or _bare_number(last_line)
         )
         if new:
             if current is not None:

@@ -128,6 +128,11 @@ def test_password_protected_and_damaged_pdfs_are_user_errors(tmp_path):
     writer.write(tmp_path / "locked.pdf")
     with pytest.raises(DataError, match="locked.pdf: the PDF is password-protected"):
         read_document(tmp_path / "locked.pdf")
+    # "Protected" against copying only (owner password, AES, empty user password): readable.
+    writer = PdfWriter(clone_from=PdfReader(plain))
+    writer.encrypt(user_password="", owner_password="иесі", algorithm="AES-256")
+    writer.write(tmp_path / "aes.pdf")
+    assert [b.text for b in read_document(tmp_path / "aes.pdf").blocks] == [*PAGE1, "1"]
     (tmp_path / "cut.pdf").write_bytes(plain.read_bytes()[:200])
     with pytest.raises(DataError, match="cut.pdf: not a readable PDF"):
         read_document(tmp_path / "cut.pdf")
