@@ -4,7 +4,8 @@ Three repairs, in this order:
 
 1. Running headers, footers and page numbers: a line among the first or last
    ``EDGE_LINES`` of a page whose digits-masked form repeats at the edges of
-   most pages (more than half, and at least two) is removed. Masking digits
+   most pages (more than half, and at least two), or of most odd or most even
+   pages (alternating headers), is removed. Masking digits
    makes "Бет 3" and "Бет 4", or the bare numbers "3" and "4", one line.
 2. Paragraphs: lines are joined until a blank line, a new OCR paragraph, a
    structural heading (article, chapter, section), a list item, a line that
@@ -60,11 +61,15 @@ def strip_running_lines(pages: list[PageLines]) -> Counter[str]:
     removed: Counter[str] = Counter()
     if len(pages) < 2:
         return removed
-    seen: Counter[str] = Counter()
-    for page in pages:
-        seen.update({_key(page.lines[i]) for i in _edges(page.lines)})
-    needed = max(2, math.floor(len(pages) / 2) + 1)
-    running = {k for k, n in seen.items() if n >= needed and k}
+    # Books and some codes alternate headers (the act on even pages, the chapter
+    # on odd ones): a line also counts when it is on most pages of one parity.
+    running: set[str] = set()
+    for group in (pages, pages[0::2], pages[1::2]):
+        seen: Counter[str] = Counter()
+        for page in group:
+            seen.update({_key(page.lines[i]) for i in _edges(page.lines)})
+        needed = max(2, math.floor(len(group) / 2) + 1)
+        running |= {k for k, n in seen.items() if n >= needed and k}
     for page in pages:
         drop = {i for i in _edges(page.lines) if _key(page.lines[i]) in running}
         for i in sorted(drop):
@@ -109,6 +114,16 @@ def join_hyphenated(left: str, right: str, vocab: set[str]) -> str:
                     return left + right
             return left[:-1] + right
     return f"{left} {right}"
+
+
+def continues(previous: str, following: str) -> bool:
+    """Whether a page's first paragraph carries on the previous page's last one."""
+    previous, following = previous.rstrip(), following.lstrip()
+    if not previous or not following or is_heading(following):
+        return False
+    if previous[-1] in _HYPHENS:
+        return True
+    return not previous.endswith(_SENTENCE_END) and following[0].islower()
 
 
 def _bare_number(line: str) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import tempfile
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,14 @@ from kazft.errors import DataError
 from kazft.text.articles import is_heading
 from kazft.text.document import Document, ExtractOptions, PageReport
 from kazft.text.docx_reader import Block
-from kazft.text.layout import PageLines, paragraphs, strip_running_lines, vocabulary
+from kazft.text.layout import (
+    PageLines,
+    continues,
+    join_hyphenated,
+    paragraphs,
+    strip_running_lines,
+    vocabulary,
+)
 from kazft.text.ocr import OcrPage, ocr_image, require_tesseract
 from kazft.text.pdf_reader import open_pdf, pdf_title, read_pages
 
@@ -119,10 +127,22 @@ def read_pdf(path: Path, opts: ExtractOptions, advance: Advance) -> Document:
 def _assemble(doc: Document, pages: list[PageLines]) -> Document:
     doc.running_lines = strip_running_lines(pages)
     vocab = vocabulary(pages)
+    last_page: int | None = None
     for page in pages:
         conf = next((r.confidence for r in doc.pages if r.page == page.number), None)
         for k, text in enumerate(paragraphs(page, vocab), 1):
+            prev = doc.blocks[-1] if doc.blocks else None
+            if (
+                k == 1
+                and prev is not None
+                and prev.page == last_page
+                and continues(prev.text, text)
+            ):
+                # A paragraph broken by the page end stays one block, on its first page.
+                doc.blocks[-1] = replace(prev, text=join_hyphenated(prev.text, text, vocab))
+                continue
             doc.blocks.append(Block(text, k, page=page.number, confidence=conf))
+        last_page = page.number
     doc.titles = _title_candidates(doc.blocks, doc.running_lines)
     return doc
 

@@ -152,3 +152,37 @@ def test_look_alikes_and_soft_hyphens_repaired_by_default(tmp_path, capsys):
     assert "lookalike" in capsys.readouterr().err
     assert main(["data", "extract", str(pdf), "--no-normalize", "-q"]) == 0
     assert "Қaзaқстaн" in capsys.readouterr().out
+
+
+def test_paragraph_broken_by_the_page_end_is_one_block(tmp_path):
+    pdf = write_pdf(
+        tmp_path / "p.pdf",
+        [
+            ["3-бап. Сот төрелігі", "Сот төрелігін тек сот жүзеге асырады, ал соттың шешімдері"],
+            ["барлық мемлекеттік органдар үшін міндетті.", "Статья 4. Суды"],
+        ],
+        header=HEADER,
+    )
+    blocks = [(b.page, b.index, b.text) for b in read_document(pdf).blocks]
+    assert blocks == [
+        (1, 1, "3-бап. Сот төрелігі"),
+        (
+            1,
+            2,
+            "Сот төрелігін тек сот жүзеге асырады, ал соттың шешімдері барлық мемлекеттік "
+            "органдар үшін міндетті.",
+        ),
+        (2, 2, "Статья 4. Суды"),
+    ]
+
+
+def test_alternating_headers_removed():
+    bodies = ["Бірінші бет.", "Екінші бет.", "Үшінші бет.", "Төртінші бет."]
+    heads = ["Кодекс", "1-тарау", "Кодекс", "1-тарау"]
+    pages = [
+        PageLines(n, [head, body, str(n)])
+        for n, (head, body) in enumerate(zip(heads, bodies, strict=True), 1)
+    ]
+    removed = strip_running_lines(pages)
+    assert removed["Кодекс"] == 2 and removed["1-тарау"] == 2
+    assert [p.lines for p in pages] == [[b] for b in bodies]
