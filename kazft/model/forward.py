@@ -162,9 +162,7 @@ def first_adapted_layer(model: Any) -> int:
     return next((i for i, layer in enumerate(layers) if _has_trainable(layer)), len(layers))
 
 
-def frozen_prefix(
-    model: Any, inputs: mx.array, segments: mx.array | None, stop: int
-) -> mx.array:
+def frozen_prefix(model: Any, inputs: mx.array, segments: mx.array | None, stop: int) -> mx.array:
     """The hidden state (B, L, H) entering decoder layer ``stop``: embedding and
     layers [0, stop) computed as ``hidden_states`` computes them (the lean
     block in training mode, the layer's own call in evaluation mode), without

@@ -45,6 +45,14 @@ FOLDER = "frozen_cache"
 HEADER_BYTES = 256  # a file's SafeTensors header, about (for the estimate)
 
 
+def size_text(n: int) -> str:
+    """Bytes as a short decimal size: 512 B, 3.4 MB, 10.6 GB."""
+    for unit, scale in (("GB", GB), ("MB", 1000**2), ("kB", 1000)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
 @dataclass
 class CachePlan:
     on: bool
@@ -200,7 +208,7 @@ class FrozenCache:
         s = self.store.stats
         return (
             f"frozen-layer cache: {self.store.entries()} rows, "
-            f"{self.store.size_on_disk() / GB:.3f} GB measured on disk; {s.hits} rows read, "
+            f"{size_text(self.store.size_on_disk())} measured on disk; {s.hits} rows read, "
             f"{s.written} written, {s.corrupt} damaged file(s) recomputed"
             + (f", {s.over_budget} over the size limit (recomputed)" if s.over_budget else "")
         )
@@ -223,7 +231,7 @@ def open_cache(
     n_layers = len(text_model(model).layers)
     log(
         f"frozen-layer cache on ({p.why}): layers 0-{p.start - 1} of {n_layers} run once per "
-        f"row, then read from {store.dir}; expected size {p.expected / GB:.3f} GB "
+        f"row, then read from {store.dir}; expected size {size_text(p.expected)} "
         f"({dtype}, limit {p.limit / GB:g} GB)"
     )
     return FrozenCache(model, store, p.start, dtype)

@@ -69,7 +69,11 @@ def encode(array: np.ndarray, dtype: str, metadata: dict[str, str]) -> bytes:
     """One tensor named ``h`` as a SafeTensors file (header padded to 8 bytes)."""
     data = np.ascontiguousarray(array).tobytes()
     header = {
-        "h": {"dtype": DTYPES[dtype][0], "shape": list(array.shape), "data_offsets": [0, len(data)]},
+        "h": {
+            "dtype": DTYPES[dtype][0],
+            "shape": list(array.shape),
+            "data_offsets": [0, len(data)],
+        },
         "__metadata__": {**metadata, "sha256": hashlib.sha256(data).hexdigest()},
     }
     raw = json.dumps(header, separators=(",", ":")).encode()
@@ -99,6 +103,10 @@ def decode(blob: bytes, dtype: str, shape: tuple[int, ...], key: str) -> np.ndar
     return np.frombuffer(data, dtype=DTYPES[dtype][1]).reshape(shape)
 
 
+def _write(path: Path, blob: bytes) -> None:
+    path.write_bytes(blob)
+
+
 class FrozenStore:
     """Entries of one namespace under ``root``, at most ``limit`` bytes in all."""
 
@@ -118,7 +126,7 @@ class FrozenStore:
         desc = self.dir / NAMESPACE_FILE
         if not desc.exists():
             body = json.dumps({**namespace, "format": FORMAT}, indent=2, default=str) + "\n"
-            atomic_file(desc, lambda p: p.write_text(body, encoding="utf-8"))
+            atomic_file(desc, lambda p: _write(p, body.encode()))
         self.used = self.size_on_disk()
 
     def size_on_disk(self) -> int:
@@ -165,7 +173,7 @@ class FrozenStore:
         if self.used + len(blob) > self.limit:
             self.stats.over_budget += 1
             return False
-        atomic_file(self.path(key), lambda p: p.write_bytes(blob))
+        atomic_file(self.path(key), lambda p: _write(p, blob))
         self.used += len(blob)
         self.stats.written += 1
         return True
