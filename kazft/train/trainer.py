@@ -314,6 +314,8 @@ def train(
                 if step % tr.save_every == 0 or step == tr.iters or stop:
                     checkpoint(step, val_loss)
                 if stop and step < tr.iters:
+                    if cache:
+                        log(f"{cache.report()}; kept for --resume")
                     raise Interrupted(
                         f"stopped by {stop.reason} at step {step} of {tr.iters}; saved "
                         f"{result.checkpoint}. Resume with:\n  {command}"

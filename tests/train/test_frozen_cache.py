@@ -80,18 +80,22 @@ def test_cached_run_equals_uncached_run_bit_for_bit(qa_file, root, setting):
     assert not (on.run_dir / FOLDER).exists()  # removed once the run completed
 
 
-def _interrupted(qa: Path, out: Path, cache: str) -> None:
+def _interrupted(qa: Path, out: Path, cache: str) -> list[str]:
     # Stop after step 6 (12 micro-batches): the second epoch has begun.
+    logs: list[str] = []
+    recipe = _recipe(qa, out, cache, "plain")
     with pytest.raises(Interrupted):
-        train(_recipe(qa, out, cache, "plain"), callbacks=[StopAt(6)], progress=None, log=print)
+        train(recipe, callbacks=[StopAt(6)], progress=None, log=logs.append)
+    return logs
 
 
 def test_resume_with_the_cache_equals_resume_without_and_the_full_run(qa_file, root):
     full, _ = _uncached(qa_file, root, "plain")
     for cache in ("on", "off"):
         out = root / f"resume-{cache}"
-        _interrupted(qa_file, out, cache)
+        logs = _interrupted(qa_file, out, cache)
         assert (out / FOLDER).is_dir() == (cache == "on")  # kept for the resume
+        assert any("kept for --resume" in x for x in logs) == (cache == "on")
         resumed, _ = _run(qa_file, out, cache, resume="latest")
         assert {s: v for s, v in full.losses.items() if s > 6} == resumed.losses
         assert _adapter(resumed) == _adapter(full)
