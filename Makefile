@@ -40,6 +40,24 @@ $(INTEROP_STAMP): $(STAMP)
 
 setup-test: $(INTEROP_STAMP)
 
+# OCR tests run Tesseract with its Kazakh and Russian data on pages rendered in
+# DejaVu (tests/text/test_extract_ocr.py). Installed here when missing and
+# running as root on Debian/Ubuntu (CI); with CI=true they fail, never skip.
+OCR_PACKAGES := tesseract-ocr tesseract-ocr-kaz tesseract-ocr-rus fonts-dejavu-core
+.PHONY: ocr-deps
+ocr-deps:
+	@langs="$$(tesseract --list-langs 2>&1 || true)"; \
+	if ! { echo "$$langs" | grep -qx kaz && echo "$$langs" | grep -qx rus && \
+	       test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf; }; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(OCR_PACKAGES); \
+	  elif command -v apt-get >/dev/null || ! command -v tesseract >/dev/null; then \
+	    echo "OCR tests need Tesseract with kaz and rus data: kazft doctor prints the install line"; \
+	  fi; \
+	fi
+test: ocr-deps
+check: ocr-deps
+
 test: setup-test
 	$(BIN)/python -m pytest -q
 

@@ -39,6 +39,15 @@ class GenCase:
     system: bool = True  # the recipe's system prompt in the prompt
 
 
+@dataclass(frozen=True)
+class FrozenCase:
+    """The frozen-layer cache over several epochs (benchmarks.cases.frozen)."""
+
+    model: ModelSpec
+    epochs: int
+    records: int | None = None  # the first N records of the legal sample (None: all)
+
+
 @dataclass
 class Plan:
     profile: str
@@ -59,6 +68,7 @@ class Plan:
     head_chunks: list[int] = field(default_factory=list)
     # one checkpointed decoder layer alone (benchmarks.cases.layer): tokens, 0 = off
     layer_seq: int = 0
+    frozen: FrozenCase | None = None
 
 
 def accelerated() -> bool:
@@ -113,6 +123,7 @@ def plans(quick: bool, fast_device: bool, long: bool = False) -> Plan:
             TrainCase(mid, "synthetic", ts, 3, records=2000),
         ]
         p.generate = [GenCase(tiny, 128, 3, 3), GenCase(mid, 128, 3, 3)]
+        p.frozen = FrozenCase(tiny if quick else mid, 3)
         if not quick:
             p.train += [
                 TrainCase(big, "fixed", TrainSettings(2, 5, 512), 3, records=16, length=512),
@@ -140,6 +151,7 @@ def plans(quick: bool, fast_device: bool, long: bool = False) -> Plan:
             ),
         ]
         p.generate = [GenCase(tiny, 64, 3, 2), GenCase(mid, 8, 1, 1, system=False)]
+        p.frozen = FrozenCase(tiny, 2, records=40)
         p.notes.append(
             "CPU quick plan: the mid model trains on 48-token records without the "
             "system prompt (1 warm-up + 1 timed step) and answers a 8-token "
@@ -171,6 +183,9 @@ def plans(quick: bool, fast_device: bool, long: bool = False) -> Plan:
         GenCase(mid, 16, 1, 3, system=False),
         GenCase(big, 16, 1, 3, system=False),
     ]
+    # The mid model takes minutes per legal-length step here: the tiny one runs
+    # three epochs of the legal sample in about half an hour.
+    p.frozen = FrozenCase(tiny, 3)
     p.notes += [
         "CPU full plan: the 4B shapes are built at 2 layers (pattern 2: one sliding-window, "
         "one global layer) in float32 (the mlx[cpu] 4-bit matmul is ~8x slower with bfloat16 "

@@ -205,6 +205,11 @@ def markdown(results: dict) -> str:
                 f"removed {dd['removed_exact']:,} exact and {dd['removed_near']:,} near "
                 "(no mlx-lm counterpart)."
             )
+    fr = results.get("frozen")
+    if fr:
+        out_, notes_ = frozen_rows(fr)
+        out += out_
+        notes += notes_
     notes += results.get("notes", [])
     if notes:
         out += ["", "Notes:", ""] + [f"- {n}" for n in notes]
@@ -248,6 +253,39 @@ def head_rows(hd: dict) -> tuple[list[str], list[str]]:
             else "MLX's own BLAS"
         )
     )
+    return lines, notes
+
+
+def frozen_rows(fr: dict) -> tuple[list[str], list[str]]:
+    """The frozen-layer cache case: its own table, three runs side by side."""
+    on, off, ml = (fr.get(k) or {} for k in ("kazft-cache", "kazft-no-cache", "mlx-lm"))
+    name = f"{fr['case']} ({fr['epochs']} epochs x {fr['records']} records)"
+    lines = [
+        "",
+        "| frozen-layer cache | trained tokens/s | kazft cache | kazft no cache | mlx-lm "
+        "| cache/no cache | cache/mlx-lm |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for metric, key in (
+        ("epoch 1", "epoch1_tok_s"),
+        ("later epochs", "later_tok_s"),
+        ("whole run", "whole_tok_s"),
+    ):
+        a, b, c = on.get(key), off.get(key), ml.get(key)
+        lines.append(
+            f"| {name} | {metric} | {fmt(a)} | {fmt(b)} | {fmt(c)} | "
+            f"{_ratio(a / b if a and b else None)} | {_ratio(a / c if a and c else None)} |"
+        )
+    load = ", ".join(f"{x:.1f}" for x in fr.get("load_before", []))
+    notes = [
+        f"{name}: LoRA on the top {fr['lora_layers']} of "
+        f"{fr['model']['sizes']['layers']} layers (the rest frozen), batch 1, validation "
+        f"off; the three runs went {'at the same time' if fr.get('concurrent') else 'in turn'} "
+        f"(load average before {load}); first-step compilation counts in epoch 1 for all",
+    ]
+    notes += [f"{name}: {x}" for x in on.get("cache_log") or []]
+    for label, side in (("kazft cache", on), ("kazft no cache", off), ("mlx-lm", ml)):
+        notes += [f"{name} {label}: {e.splitlines()[0]}" for e in side.get("errors", [])]
     return lines, notes
 
 

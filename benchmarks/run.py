@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--only",
-        default="bandwidth,train,generate,dataprep,head,layer",
+        default="bandwidth,train,frozen,generate,dataprep,head,layer",
         help="comma-separated cases to run (default: all)",
     )
     ap.add_argument(
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     from benchmarks import machine, report
-    from benchmarks.cases import bandwidth, dataprep, dedup, generate, head, layer, train
+    from benchmarks.cases import bandwidth, dataprep, dedup, frozen, generate, head, layer, train
     from benchmarks.models import ensure_model
     from benchmarks.synthetic import LengthModel
 
@@ -200,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
             results["train"].append(row)
         if any(c.model.size == "gemma-3-4b" for c in plan.train):
             notes += memory_estimates()
+    if "frozen" in only and plan.frozen:
+        fc = plan.frozen
+        model = ensure_model(fc.model, workdir, log)
+        recs = _legal_records()[: fc.records]
+        results["frozen"] = frozen.run_case(model, recs, fc.epochs, workdir, 3 * 3600, log)
     if "head" in only and plan.head_chunks:
         log(f"head/{plan.head_seq}: LM head + loss alone, real vocabulary")
         results["head"] = head.run_case(plan.head_seq, plan.head_chunks, workdir, plan.timeout, log)

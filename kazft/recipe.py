@@ -126,6 +126,11 @@ class TrainSection(Strict):
     # Positions whose logits are computed at once by the chunked cross-entropy
     # (kazft.train.chunked_ce); "auto" sizes it from the available memory.
     loss_chunk: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
+    # Cache the hidden state entering the first LoRA layer on disk in the first
+    # epoch and start later epochs' forward there (kazft.train.frozen_cache);
+    # auto: on when the run covers more than one epoch and fits frozen_cache_gb.
+    frozen_cache: Literal["auto", "on", "off"] = "auto"
+    frozen_cache_gb: float = Field(20.0, gt=0, description="disk limit of the frozen-layer cache")
     save_every: int = Field(200, ge=1)
     keep_checkpoints: int = Field(3, ge=1)
     eval_every: int = Field(100, ge=1)

@@ -44,3 +44,16 @@ def tiny_tokenizer(tiny_dir: Path):
 
     # As mlx_lm.load does: generation_config.json's eos ids are the stop tokens.
     return load_tokenizer(tiny_dir, eos_token_ids=load_config(tiny_dir)["eos_token_id"])
+
+
+@pytest.fixture(scope="session")
+def embedded_tiny(tiny_dir: Path) -> Path:
+    """kazft:tiny in the session's KAZFT_HOME, copied from tiny_dir (same seed: same bytes)."""
+    import shutil
+
+    from kazft.model.load import embedded_folder, embedded_path
+
+    out = embedded_folder("kazft:tiny")
+    if not (out / "config.json").exists():
+        shutil.copytree(tiny_dir, out)
+    return embedded_path("kazft:tiny")

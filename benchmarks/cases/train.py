@@ -46,6 +46,8 @@ class TrainSettings:
     grad_checkpoint: bool = False
     system_prompt: bool = True  # False: the recipe's system prompt dropped (short fixed lengths)
     packing: bool = False  # kazft's data.packing (mlx-lm has none: one record per row)
+    lora_layers: int | None = None  # None: the last 16 (all of a smaller model)
+    frozen_cache: str = "off"  # kazft's train.frozen_cache (mlx-lm has none)
 
 
 def recipe_for(model: BuiltModel, train: Path, s: TrainSettings, out: Path) -> Any:
@@ -54,7 +56,7 @@ def recipe_for(model: BuiltModel, train: Path, s: TrainSettings, out: Path) -> A
     from kazft.recipe import load_recipe
 
     iters = s.warmup + s.measured
-    layers = min(16, model.spec.sizes.layers)
+    layers = s.lora_layers or min(16, model.spec.sizes.layers)
     sets = [
         f"model.base={model.source}",
         f"data.train={train}",
@@ -67,6 +69,7 @@ def recipe_for(model: BuiltModel, train: Path, s: TrainSettings, out: Path) -> A
         f"train.eval_every={iters}",
         f"train.warmup_steps={min(iters, 50)}",
         f"train.grad_checkpoint='{'on' if s.grad_checkpoint else 'off'}'",
+        f"train.frozen_cache='{s.frozen_cache}'",
         f"output.dir={out}",
     ]
     if not s.system_prompt:
@@ -201,8 +204,16 @@ def child_kazft(spec: dict) -> dict:
         def on_eval(self, metrics: dict[str, Any]) -> None:
             rec.vals.append({"after_step": metrics["step"], "seconds": metrics["seconds"]})
 
-    train(load_recipe(spec["recipe"]), overwrite=True, callbacks=[Timer()], progress=False)
-    return {"steps": rec.steps, "vals": rec.vals}
+    lines: list[str] = []
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+        lines.append(msg)
+
+    recipe = load_recipe(spec["recipe"])
+    train(recipe, overwrite=True, callbacks=[Timer()], progress=False, log=log)
+    cache = [x for x in lines if x.startswith("frozen-layer cache")]
+    return {"steps": rec.steps, "vals": rec.vals, "cache_log": cache}
 
 
 def child_mlxlm(spec: dict) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -142,23 +143,87 @@ def _measure(args: argparse.Namespace) -> int:
 
 
 def run_extract(args: argparse.Namespace) -> int:
-    from kazft.text.extract import extract_sentences
+    from kazft.text.document import ExtractOptions
+    from kazft.text.extract import count_pages, document_records, read_document
     from kazft.text.normalize import Normalizer
+    from kazft.text.ocr import require_tesseract
     from kazft.text.output import atomic_output
-    from kazft.text.progress import print_summary
+    from kazft.text.paged import IMAGE_SUFFIXES
+    from kazft.text.progress import print_summary, progress
 
+    split = args.split or ("paragraphs" if args.no_split else "sentences")
     fmt = args.format or ("jsonl" if str(args.output or "").endswith(".jsonl") else "text")
+    if fmt == "completion" and split != "articles":
+        raise DataError("--format completion needs --split articles")
+    if not 0 <= args.min_confidence <= 100:
+        raise DataError(f"--min-confidence {args.min_confidence:g}: give a value from 0 to 100")
+    for path in args.inputs:
+        if path != "-" and not Path(path).is_file():
+            raise DataError(f"{path}: no such file")
+    suffixes = {Path(p).suffix.lower() for p in args.inputs}
+    if args.ocr != "never" and (
+        suffixes & set(IMAGE_SUFFIXES) or (args.ocr == "always" and ".pdf" in suffixes)
+    ):
+        require_tesseract(args.ocr_lang)  # fail before reading anything
+    opts = ExtractOptions(args.encoding, args.ocr, args.ocr_lang, args.min_confidence)
     clean = Normalizer() if args.normalize else None
+    total = sum(count_pages(p) for p in args.inputs)
     counts: Counter[str] = Counter()
-    with atomic_output(args.output) as out:
+    langs: Counter[str] = Counter()
+    reports = []
+    with atomic_output(args.output) as out, progress("extracting", total, min_total=1) as step:
         for path in args.inputs:
-            for s in extract_sentences(path, args.encoding, split=not args.no_split, clean=clean):
-                counts[s.source] += 1
-                line = json.dumps(s.to_json(), ensure_ascii=False) if fmt == "jsonl" else s.text
-                out.write(line + "\n")
-    rows = [(src, n) for src, n in counts.items()] + [("sentences", sum(counts.values()))]
-    print_summary("kazft data extract", rows, args.quiet)
+            doc = read_document(path, opts, step).cleaned(clean)
+            reports += doc.pages
+            counts["running header/footer lines removed"] += sum(doc.running_lines.values())
+            for rec in document_records(doc, split, args.act):
+                counts["records"] += 1
+                counts["characters"] += len(rec["text"])
+                langs[_language(rec["text"])] += 1
+                out.write(_format_record(rec, fmt))
+    left_out = [r for r in reports if not r.kept or r.note]
+    for r in left_out:
+        what = "left out" if not r.kept else "no text"
+        print(f"kazft: warning: {r.source} page {r.page}: {r.note}; {what}", file=sys.stderr)
+    rows: list[tuple[str, Any]] = [
+        ("files", len(args.inputs)),
+        ("pages", len(reports) or "-"),
+        ("pages OCR'd", sum(r.ocr for r in reports)),
+        (
+            f"pages below confidence {args.min_confidence:g} (left out)",
+            sum(not r.kept for r in reports),
+        ),
+        ("pages without text", sum(r.kept and bool(r.note) for r in reports)),
+        ("running header/footer lines removed", counts["running header/footer lines removed"]),
+        ("records" if split != "sentences" else "sentences", counts["records"]),
+        ("characters", counts["characters"]),
+        ("languages found", ", ".join(f"{k} {v}" for k, v in langs.most_common()) or "-"),
+    ]
+    if clean is not None:
+        rows += [(f"normalized: {k}", v) for k, v in clean.counts.items() if v]
+    print_summary(f"kazft data extract --split {split}", rows, args.quiet)
     return 0
+
+
+def _language(text: str) -> str:
+    from kazft.text.language import describe
+
+    return str(describe(text)["language"])
+
+
+def _format_record(rec: dict[str, Any], fmt: str) -> str:
+    if fmt == "text":
+        # Articles span lines: a blank line after each keeps them apart.
+        return rec["text"] + ("\n\n" if "article" in rec else "\n")
+    if fmt == "completion":
+        head = [rec["act"], *(rec[k] for k in ("section", "chapter", "paragraph") if k in rec)]
+        body = rec["text"]
+        if rec.get("article") is not None:
+            heading, _, body = rec["text"].partition("\n")
+            head.append(heading)
+        meta = {k: v for k, v in rec.items() if k != "text"}
+        rec = {"prompt": "\n".join(head), "completion": body, **meta}
+    return json.dumps(rec, ensure_ascii=False) + "\n"
 
 
 def run_dedup(args: argparse.Namespace) -> int:
@@ -328,8 +393,16 @@ def register_verbs(verbs: Any) -> None:
     )
     p.set_defaults(func=run_translit)
 
-    p = verbs.add_parser("extract", help=".docx/.txt/.md to sentence-per-line text or JSONL")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help=".docx, .txt or .md files")
+    p = verbs.add_parser(
+        "extract",
+        help="PDFs, scans (OCR), web pages, .docx/.txt/.md to sentences, paragraphs or articles",
+    )
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help=".pdf, .png/.jpg/.tif (OCR), .html, .docx, .txt or .md files",
+    )
     _common(
         p,
         "output file; .jsonl gives JSONL with source and position (default: stdout)",
@@ -337,11 +410,42 @@ def register_verbs(verbs: Any) -> None:
     )
     p.add_argument(
         "--format",
-        choices=("text", "jsonl"),
-        help="output format (default: from the output suffix, else text)",
+        choices=("text", "jsonl", "completion"),
+        help="output format (default: from the output suffix, else text); completion: "
+        "prompt/completion records of articles for continued pre-training",
     )
-    p.add_argument("--no-split", action="store_true", help="one paragraph per line")
-    p.add_argument("--normalize", action="store_true", help="run normalize on each paragraph")
+    p.add_argument(
+        "--split",
+        choices=("sentences", "paragraphs", "articles"),
+        help="one record per sentence (default), paragraph, or statute article",
+    )
+    p.add_argument("--no-split", action="store_true", help="same as --split paragraphs")
+    p.add_argument(
+        "--normalize",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="look-alike letters, soft hyphens, invisible characters (default: on)",
+    )
+    p.add_argument(
+        "--ocr",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="OCR pages without a text layer (auto), every scanned page (always), or none",
+    )
+    p.add_argument(
+        "--ocr-lang",
+        default="kaz+rus",
+        metavar="LANGS",
+        help="Tesseract languages (default: kaz+rus)",
+    )
+    p.add_argument(
+        "--min-confidence",
+        type=float,
+        default=60.0,
+        metavar="N",
+        help="leave out (and report) OCR'd pages with a lower mean word confidence (60)",
+    )
+    p.add_argument("--act", metavar="NAME", help="the act's name for --split articles")
     p.set_defaults(func=run_extract)
 
     p = verbs.add_parser(

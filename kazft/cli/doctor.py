@@ -8,6 +8,7 @@ from importlib import metadata
 from typing import Any
 
 from kazft import __version__, system
+from kazft.text.ocr import install_help, tesseract_status
 
 
 def _gib(n: int | None) -> str:
@@ -24,6 +25,7 @@ def _version(pkg: str) -> str:
 def collect() -> dict[str, Any]:
     total, avail = system.memory_bytes()
     mlx = system.mlx_info()
+    tesseract = tesseract_status()
     return {
         "kazft": __version__,
         **system.platform_summary(),
@@ -38,6 +40,9 @@ def collect() -> dict[str, Any]:
         "memory_available_bytes": avail,
         "kazft_cache": str(system.kazft_home()),
         "hf_cache": str(system.hf_cache()),
+        # OCR for `kazft data extract` on scans: a system program, not a wheel.
+        "tesseract": tesseract.summary(),
+        "tesseract_languages": list(tesseract.languages),
     }
 
 
@@ -53,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     table.add_column(style="bold")
     table.add_column()
     for key, value in info.items():
+        if key == "tesseract_languages":
+            continue
         if key.startswith("memory_"):
             key, value = key.removesuffix("_bytes"), _gib(value)
         table.add_row(key.replace("_", " "), str(value))
@@ -62,6 +69,15 @@ def run(args: argparse.Namespace) -> int:
         console.print(
             "[yellow]MLX runs on the CPU here: fine for tests and the tiny model; "
             "train real models on an Apple Silicon Mac (Metal) or with the `cuda` extra.[/]"
+        )
+    ocr_help = install_help()
+    if ocr_help:
+        console.print(
+            f"{ocr_help} (Needed only to extract text from scans.)",
+            style="yellow",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
     return 0
 

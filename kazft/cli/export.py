@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-FORMATS = ("mlx", "peft", "fused", "bundle")
+FORMATS = ("mlx", "peft", "fused", "bundle", "gguf", "gguf-lora")
 
 
 def _size(path: Path) -> int:
@@ -19,9 +19,13 @@ def run(args: argparse.Namespace) -> int:
     from kazft.errors import KazftError
     from kazft.export.source import load_source
 
-    out = Path(args.out)
     if args.format != "fused" and (args.quantize or args.dtype):
         raise KazftError("--quantize and --dtype apply only to --format fused")
+    if args.format != "gguf" and (args.type or args.no_drift):
+        raise KazftError("--type and --no-drift apply only to --format gguf")
+    if args.with_ and args.format != "bundle":
+        raise KazftError("--with applies only to --format bundle")
+    out = Path(args.out) if args.out else _default_out(args)
     src = load_source(Path(args.source), base=args.base, revision=args.revision)
     what = f"{src.kind} {src.path}" + (f" (step {src.step})" if src.step is not None else "")
     print(
@@ -46,18 +50,50 @@ def run(args: argparse.Namespace) -> int:
         )
     elif args.format == "fused":
         _fused(src, out, args)
+    elif args.format == "gguf":
+        from kazft.cli.export_gguf import export_gguf_cli
+
+        export_gguf_cli(src, out, args.type or "f16", args.force, drift=not args.no_drift)
+    elif args.format == "gguf-lora":
+        from kazft.export.gguf_lora import export_gguf_lora
+
+        info = export_gguf_lora(src, out, force=args.force)
+        print(
+            f"wrote adapter-only GGUF to {out} ({info['bytes']:,} bytes, {info['tensors']} "
+            f"tensors, rank {info['rank']}, alpha {info['alpha']:g}); use it with the base "
+            f"model's GGUF: llama-cli -m BASE.gguf --lora {out}"
+        )
     else:
         from kazft.export.bundle import export_bundle
         from kazft.model.manifest import sha256_file
 
         legal = {"auto": None, "yes": True, "no": False}[args.legal_notice]
-        manifest = export_bundle(src, out, force=args.force, license_id=args.license, legal=legal)
+        manifest = export_bundle(
+            src,
+            out,
+            force=args.force,
+            license_id=args.license,
+            legal=legal,
+            with_gguf=args.with_ == "gguf",
+        )
         digest = f", SHA-256 {sha256_file(out)}" if out.is_file() else ""
         print(
             f"wrote bundle to {out}: {len(manifest['files'])} files, {_size(out):,} bytes"
             f"{digest}; check it with `kazft verify {out} --base {manifest['base_model']['id']}`"
         )
     return 0
+
+
+def _default_out(args: argparse.Namespace) -> Path:
+    """--out is needed except for GGUF, which defaults to RUN-TYPE.gguf here."""
+    from kazft.errors import KazftError
+
+    name = Path(args.source).resolve().name or "model"
+    if args.format == "gguf":
+        return Path(f"{name}-{args.type or 'f16'}.gguf")
+    if args.format == "gguf-lora":
+        return Path(f"{name}-lora.gguf")
+    raise KazftError(f"--format {args.format} needs --out (a folder, or a .tar.gz for a bundle)")
 
 
 def _fused(src: Any, out: Path, args: argparse.Namespace) -> None:
@@ -101,7 +137,9 @@ def register(sub: Any, name: str, help_text: str) -> None:
             "Export a trained adapter. mlx: for mlx-lm and kazft. peft: for transformers + PEFT. "
             "fused: the adapter merged into the base (de-quantised; --quantize re-quantises and "
             "measures the drift). bundle: both adapters, a model card and a manifest of hashes, "
-            "as a folder or a .tar.gz (OUT ending in .tar.gz)."
+            "as a folder or a .tar.gz (OUT ending in .tar.gz). gguf: the merged model as one "
+            "GGUF file for llama.cpp, LM Studio and Ollama (with a Modelfile). gguf-lora: the "
+            "adapter alone as GGUF, for llama.cpp's --lora on the base model's GGUF."
         ),
     )
     p.add_argument(
@@ -110,7 +148,10 @@ def register(sub: Any, name: str, help_text: str) -> None:
         help="a run folder, a checkpoint folder, or an mlx adapter folder",
     )
     p.add_argument("--format", required=True, choices=FORMATS)
-    p.add_argument("--out", required=True, help="output folder (bundle: folder or .tar.gz)")
+    p.add_argument(
+        "--out",
+        help="output folder (bundle: folder or .tar.gz; gguf: a .gguf file, default RUN-TYPE.gguf)",
+    )
     p.add_argument("--base", help="base model, if not the one the run recorded")
     p.add_argument("--revision", help="hub revision of --base")
     p.add_argument(
@@ -144,6 +185,23 @@ def register(sub: Any, name: str, help_text: str) -> None:
         choices=["auto", "yes", "no"],
         default="auto",
         help="bundle: the not-legal-advice notice (auto: when the data looks legal)",
+    )
+    p.add_argument(
+        "--type",
+        choices=["f16", "bf16", "q8_0", "q4_k_m"],
+        help="gguf: f16 (default; the reference), bf16, q8_0 (half the size, small drift) or "
+        "q4_k_m (llama.cpp's quantiser, about a third; needs llama-cpp-python)",
+    )
+    p.add_argument(
+        "--no-drift",
+        action="store_true",
+        help="gguf: skip measuring the GGUF's logit drift on the validation records",
+    )
+    p.add_argument(
+        "--with",
+        dest="with_",
+        choices=["gguf"],
+        help="bundle: also ship the merged model as GGUF (f16) with its Ollama Modelfile",
     )
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.set_defaults(func=run)

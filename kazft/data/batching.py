@@ -51,6 +51,8 @@ class Batch:
     n_tokens: int  # non-pad positions of inputs
     # (B, L) int32 when packed: record number 1..k within the row, 0 for padding
     segments: np.ndarray | None = None
+    # (B,) int: real (non-pad) positions of each row, which start at position 0
+    lengths: np.ndarray | None = None
 
     @property
     def n_examples(self) -> int:
@@ -68,14 +70,13 @@ def make_batch(examples: list[Example], pad_multiple: int = 8) -> Batch:
     inputs = np.full((B, L), PAD_ID, dtype=np.int32)  # (B, L)
     targets = np.full((B, L), PAD_ID, dtype=np.int32)  # (B, L)
     mask = np.zeros((B, L), dtype=np.float32)  # (B, L)
-    n_tokens = 0
+    lengths = np.array([len(e.tokens) - 1 for e in examples], dtype=np.int64)  # (B,)
     for b, ex in enumerate(examples):
-        n = len(ex.tokens) - 1
+        n = int(lengths[b])
         inputs[b, :n] = ex.tokens[:-1]
         targets[b, :n] = ex.tokens[1:]
         mask[b, :n] = ex.mask[1:]
-        n_tokens += n
-    return Batch(inputs, targets, mask, int(mask.sum()), n_tokens)
+    return Batch(inputs, targets, mask, int(mask.sum()), int(lengths.sum()), lengths=lengths)
 
 
 def pack_rows(rows: list[list[Example]], pad_multiple: int = 8) -> Batch:
@@ -88,7 +89,7 @@ def pack_rows(rows: list[list[Example]], pad_multiple: int = 8) -> Batch:
     targets = np.full((B, L), PAD_ID, dtype=np.int32)  # (B, L)
     mask = np.zeros((B, L), dtype=np.float32)  # (B, L)
     segments = np.zeros((B, L), dtype=np.int32)  # (B, L)
-    n_tokens = 0
+    lengths = np.zeros(B, dtype=np.int64)  # (B,)
     for b, row in enumerate(rows):
         pos = 0
         for k, ex in enumerate(row, start=1):
@@ -98,8 +99,8 @@ def pack_rows(rows: list[list[Example]], pad_multiple: int = 8) -> Batch:
             mask[b, pos : pos + n] = ex.mask[1:]
             segments[b, pos : pos + n] = k
             pos += n
-        n_tokens += pos
-    return Batch(inputs, targets, mask, int(mask.sum()), n_tokens, segments)
+        lengths[b] = pos
+    return Batch(inputs, targets, mask, int(mask.sum()), int(lengths.sum()), segments, lengths)
 
 
 def pack(lengths: np.ndarray, order: np.ndarray, capacity: int) -> list[np.ndarray]:

@@ -61,19 +61,40 @@ def manifest_fields(src: Source) -> dict[str, Any]:
     }
 
 
+def write_gguf_folder(src: Source, folder: Path) -> str:
+    """gguf/: the merged model as f16 GGUF with its Ollama Modelfile; returns the file name."""
+    from kazft.export.gguf import export_gguf
+    from kazft.export.modelfile import modelfile
+
+    folder.mkdir()
+    name = "model-f16.gguf"
+    export_gguf(src, folder / name, "f16")
+    system = src.recipe.data.system_prompt if src.recipe is not None else None
+    context = src.recipe.data.max_seq_length if src.recipe is not None else 4096
+    (folder / "Modelfile").write_text(modelfile(name, system, max(context, 2048)), encoding="utf-8")
+    return name
+
+
 def write_bundle(
-    src: Source, folder: Path, license_id: str | None = None, legal: bool | None = None
+    src: Source,
+    folder: Path,
+    license_id: str | None = None,
+    legal: bool | None = None,
+    with_gguf: bool = False,
 ) -> dict[str, Any]:
     from kazft.model.manifest import verify_bundle
 
     write_mlx(src, folder / "mlx")
     write_peft(src, folder / "peft")
+    gguf_file = write_gguf_folder(src, folder / "gguf") if with_gguf else None
     if src.recipe_path is not None:
         shutil.copyfile(src.recipe_path, folder / "recipe.yaml")
     if src.metrics_path is not None:
         shutil.copyfile(src.metrics_path, folder / "metrics.jsonl")
     fields = manifest_fields(src)
     fields["adapter"]["file_bytes"] = (folder / "mlx" / ADAPTER_FILE).stat().st_size
+    if gguf_file is not None:
+        fields["formats"]["gguf"] = f"gguf/{gguf_file}"
     (folder / "README.md").write_text(
         render_card(src, fields, license_id=license_id, legal=legal), encoding="utf-8"
     )
@@ -122,12 +143,13 @@ def export_bundle(
     force: bool = False,
     license_id: str | None = None,
     legal: bool | None = None,
+    with_gguf: bool = False,
 ) -> dict[str, Any]:
     """Write a bundle folder, or a .tar.gz when ``out`` ends with .tar.gz/.tgz/.tar."""
     stem = archive_stem(out)
     if stem is None:
         with atomic_folder(out, force) as tmp:
-            return write_bundle(src, tmp, license_id, legal)
+            return write_bundle(src, tmp, license_id, legal, with_gguf)
     if out.suffix == ".tar":
         from kazft.errors import KazftError
 
@@ -136,7 +158,7 @@ def export_bundle(
     scratch = out.parent / f".{out.name}.build"
     shutil.rmtree(scratch, ignore_errors=True)
     try:
-        manifest = write_bundle(src, _mk(scratch / stem), license_id, legal)
+        manifest = write_bundle(src, _mk(scratch / stem), license_id, legal, with_gguf)
         write_archive(scratch / stem, out, stem)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

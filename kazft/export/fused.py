@@ -93,6 +93,25 @@ def _dequantized(module: Any) -> Any:
     return module.weight
 
 
+def plain_weight(module: Any) -> Any:
+    """A Linear or Embedding's weight in float32, de-quantised if it is quantised."""
+    import mlx.core as mx
+
+    return _dequantized(module).astype(mx.float32)
+
+
+def merged_weight(mod: Any) -> Any:
+    """A LoRA layer as one float32 matrix (out, in): W + scale * b.T @ a.T.
+
+    The base W is de-quantised exactly as the forward sees it; the update is added
+    in float32, so the fused weight computes what model + adapter computed."""
+    import mlx.core as mx
+
+    w = plain_weight(mod.linear)  # (out, in)
+    delta = (mod.scale * mod.lora_b.T.astype(mx.float32)) @ mod.lora_a.T.astype(mx.float32)
+    return w + delta
+
+
 def fuse_in_place(model: Any, dtype: str, quantize: dict[str, int] | None = None) -> Any:
     """Replace each LoRA layer by one Linear holding W + scale * b.T @ a.T.
 
@@ -112,10 +131,9 @@ def fuse_in_place(model: Any, dtype: str, quantize: dict[str, int] | None = None
         if not isinstance(mod, LoRALinear):
             continue
         lin = mod.linear
-        w = _dequantized(lin).astype(mx.float32)  # (out, in)
-        delta = (mod.scale * mod.lora_b.T.astype(mx.float32)) @ mod.lora_a.T.astype(mx.float32)
+        w = merged_weight(mod)  # (out, in) float32
         new = nn.Linear(w.shape[1], w.shape[0], bias="bias" in lin)
-        new.weight = (w + delta).astype(target)
+        new.weight = w.astype(target)
         if "bias" in lin:
             new.bias = lin.bias.astype(target)
         if quantize is not None:

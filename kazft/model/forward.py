@@ -128,6 +128,82 @@ def _has_trainable(layer: nn.Module) -> bool:
     return bool(tree_flatten(layer.trainable_parameters()))
 
 
+def embed(model: Any, inputs: mx.array) -> mx.array:
+    """Scaled token embeddings (B, L, H) of token ids (B, L), as mlx-lm's Gemma3Model."""
+    tm = text_model(model)
+    h = tm.embed_tokens(inputs)  # (B, L, H)
+    # As mlx-lm: the sqrt(hidden) scale is rounded to bf16 first (as in the reference).
+    return h * mx.array(tm.args.hidden_size**0.5, mx.bfloat16).astype(h.dtype)
+
+
+def attention_masks(model: Any, h: mx.array, segments: mx.array | None) -> tuple[Any, Any]:
+    """(global, sliding) masks for hidden states h (B, L, H): mlx-lm's causal
+    ones, or the packed rows' block-diagonal ones when ``segments`` (B, L)."""
+    from mlx_lm.models.base import create_attention_mask
+
+    tm = text_model(model)
+    pattern = tm.sliding_window_pattern
+    if segments is None:
+        global_mask: Any = create_attention_mask(h, None)
+        sliding_mask: Any = (
+            create_attention_mask(h, None, window_size=tm.window_size) if pattern > 1 else None
+        )
+        return global_mask, sliding_mask
+    if segments.shape != h.shape[:2]:
+        raise ValueError(f"segments {segments.shape} must match inputs {h.shape[:2]}")
+    return segment_masks(segments, tm.window_size if pattern > 1 else None)
+
+
+def first_adapted_layer(model: Any) -> int:
+    """Index of the lowest decoder layer with trainable parameters (the number of
+    layers when none has any): every layer below it is frozen, so its output
+    for a given input is the same in every step."""
+    layers = text_model(model).layers
+    return next((i for i, layer in enumerate(layers) if _has_trainable(layer)), len(layers))
+
+
+def frozen_prefix(model: Any, inputs: mx.array, segments: mx.array | None, stop: int) -> mx.array:
+    """The hidden state (B, L, H) entering decoder layer ``stop``: embedding and
+    layers [0, stop) computed as ``hidden_states`` computes them (the lean
+    block in training mode, the layer's own call in evaluation mode), without
+    drawing dropout keys (the caller accounts for them). Layers below ``stop``
+    must be frozen: nothing of this is differentiated."""
+    tm = text_model(model)
+    h = embed(model, inputs)
+    masks = attention_masks(model, h, segments)
+    pattern = tm.sliding_window_pattern
+    for i, layer in enumerate(tm.layers[:stop]):
+        mask = masks[0] if i % pattern == pattern - 1 else masks[1]
+        h = block(layer, h, mask) if layer.training else run_layer(layer, h, mask)
+    return h
+
+
+def hidden_states_from(
+    model: Any,
+    h: mx.array,
+    segments: mx.array | None = None,
+    start: int = 0,
+    checkpoint: bool = False,
+) -> mx.array:
+    """Final hidden states (B, L, H), after the final norm, from the hidden
+    state ``h`` (B, L, H) entering decoder layer ``start``."""
+    tm = text_model(model)
+    global_mask, sliding_mask = attention_masks(model, h, segments)
+    pattern = tm.sliding_window_pattern
+    first_trained = first_adapted_layer(model) if checkpoint else len(tm.layers)
+    for i in range(start, len(tm.layers)):
+        layer = tm.layers[i]
+        mask = global_mask if i % pattern == pattern - 1 else sliding_mask
+        if i >= first_trained:
+            # The mask is closed over: a constant of the recompute, not an input.
+            h = nn.utils.checkpoint(
+                layer, lambda x, layer=layer, mask=mask: run_layer(layer, x, mask)
+            )(h)
+        else:
+            h = run_layer(layer, h, mask)
+    return tm.norm(h)
+
+
 def hidden_states(
     model: Any,
     inputs: mx.array,
@@ -140,36 +216,6 @@ def hidden_states(
     layers applied or not). ``segments`` (B, L) int packs several records
     per row (see the module docstring); ``checkpoint`` recomputes decoder
     layers in the backward pass."""
-    from mlx_lm.models.base import create_attention_mask
-
-    tm = text_model(model)
-    h = tm.embed_tokens(inputs)  # (B, L, H)
-    # As mlx-lm: the sqrt(hidden) scale is rounded to bf16 first (as in the reference).
-    h = h * mx.array(tm.args.hidden_size**0.5, mx.bfloat16).astype(h.dtype)
-
-    pattern = tm.sliding_window_pattern
-    if segments is None:
-        global_mask: Any = create_attention_mask(h, None)
-        sliding_mask: Any = (
-            create_attention_mask(h, None, window_size=tm.window_size) if pattern > 1 else None
-        )
-    else:
-        if segments.shape != inputs.shape:
-            raise ValueError(f"segments {segments.shape} must match inputs {inputs.shape}")
-        global_mask, sliding_mask = segment_masks(segments, tm.window_size if pattern > 1 else None)
-
-    first_trained = (
-        next((i for i, layer in enumerate(tm.layers) if _has_trainable(layer)), len(tm.layers))
-        if checkpoint
-        else len(tm.layers)
-    )
-    for i, layer in enumerate(tm.layers):
-        mask = global_mask if i % pattern == pattern - 1 else sliding_mask
-        if i >= first_trained:
-            # The mask is closed over: a constant of the recompute, not an input.
-            h = nn.utils.checkpoint(
-                layer, lambda x, layer=layer, mask=mask: run_layer(layer, x, mask)
-            )(h)
-        else:
-            h = run_layer(layer, h, mask)
-    return tm.norm(h)
+    if segments is not None and segments.shape != inputs.shape:
+        raise ValueError(f"segments {segments.shape} must match inputs {inputs.shape}")
+    return hidden_states_from(model, embed(model, inputs), segments, 0, checkpoint)

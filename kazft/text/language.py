@@ -8,18 +8,27 @@ those cases outright: ұ қ і never occur in Russian or Kyrgyz, җ is Tatar onl
 language that could not have written a letter the text contains, then
 renormalised. Without the package, a fixed prior replaces the model.
 
-Latin Kazakh (2017/2018/2021) is transliterated to Cyrillic first: the model
-has never seen it and calls it Turkish or Estonian.
+Latin text is Kazakh only when it reads as Kazakh: the model has never seen
+Kazakh Latin (it calls it Turkish or Estonian), so the text is transliterated to
+Cyrillic and the model must rank Kazakh first on that reading, with no credit
+for the Kazakh letters the reading itself wrote. Words with letters Kazakh
+Latin never uses (ç ə, c, x, w, Uzbek o', English th), or a confident model
+verdict for a Latin-script language, veto a weak Kazakh reading. Code, markup
+and bare numbers are "und" (``code_lines``).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from kazft.text.alphabets import LATIN_ALPHABETS
+from kazft.text.alphabets import ARABIC_KAZAKH, LATIN_ALPHABETS
+from kazft.text.code_lines import is_code_or_numbers
+from kazft.text.latin_to_cyrillic import latin_to_cyrillic
+from kazft.text.normalize import Normalizer
 from kazft.text.script import MIXED, NONE, ScriptResult, detect_script
 from kazft.text.tokens import ARABIC, LATIN, WORD_RE
 
@@ -47,6 +56,9 @@ LETTER_USERS: dict[str, frozenset[str]] = {
     "є": frozenset({"uk"}),
     "ґ": frozenset({"uk"}),
     "ў": frozenset({"be", "uz"}),
+    "ҳ": frozenset({"uz", "tg"}),
+    "ӯ": frozenset({"tg"}),
+    "ҷ": frozenset({"tg"}),
 }
 # Letters some Cyrillic languages never use.
 LETTER_NON_USERS: dict[str, frozenset[str]] = {
@@ -64,6 +76,31 @@ OWN_LETTERS_REQUIRED: dict[str, frozenset[str]] = {
 OWN_LETTERS_PENALTY = 0.1
 KYRGYZ_EXTRA = frozenset("ңүө")
 NOT_KYRGYZ = frozenset("әғқұһіҗҡҙҫ")
+# Kyrgyz writes long vowels double (короо, берүүчү); Kazakh never does. Without
+# them, the Kyrgyz inventory alone does not outweigh Kazakh ("Көктемде дала
+# гүлге толады" is Kazakh).
+KYRGYZ_LONG_VOWEL_RE = re.compile("аа|оо|ээ|үү|өө|ыы")
+# A Cyrillic text with none of the letters beyond Russian is not Kyrgyz, Tatar
+# or Bashkir (each writes some in nearly every sentence); it may be Kazakh.
+TURKIC_EXTRA = frozenset("әғқңөұүһіҗҡҙҫ")
+NEIGHBOURS = ("ky", "tt", "ba")
+# Latin letters that only Kazakh Latin uses (2018 ǵ, 2021 ū).
+KAZAKH_ONLY_LATIN = frozenset("ǵǴūŪ")
+# Letters and groups Kazakh Latin never writes in native words but Turkish,
+# Azerbaijani, Uzbek, Turkmen or English do (ç ə â, c not in ch, x w, Uzbek o' g',
+# y before a vowel, English th ph ck -tion). "th"/"ph" before -ana are Kazakh
+# compounds (kitaphana). Matched on lower-cased words.
+NON_KAZAKH_LATIN_RE = re.compile(
+    r"[çəâîûňž]|c(?!h)|[xw]|[og]['’ʻ‘]|y[aeoöuü]|th(?!ana)|ph(?!ana)|ck|tion|ing$|ee|oo"
+)
+_LATIN_WORD_RE = re.compile(r"[^\W\d_]+(?:['’ʻ‘][^\W\d_]+)?")
+# A Latin text whose words show those signs this often is not Kazakh.
+MAX_NON_KAZAKH_SHARE = 0.12
+# Languages the model names confidently on Latin text; only a clearly Kazakh
+# reading overrules such a verdict.
+LATIN_RIVALS = frozenset({"en", "tr", "az", "uz", "tk", "de", "fr", "es", "it", "pl", "cs"})
+RIVAL_CONFIDENCE = 0.75
+CLEAR_READING = 0.9
 # Kazakh sentences can lack every Kazakh letter ("Ол мектепке барады"), and
 # the model then leans Russian. Function words and verb endings that one of
 # the two languages never has tip the balance: each hit multiplies the odds.
@@ -145,7 +182,12 @@ RUSSIAN_WORDS = frozenset(
         "быть",
     ]
 )
-KAZAKH_ENDINGS = ("ады", "еді", "йды", "йді", "атын", "етін", "йтын", "йтін")
+KAZAKH_ENDINGS = (
+    "ады", "еді", "йды", "йді", "атын", "етін", "йтын", "йтін",
+    # person endings and cases no Russian word ends in
+    "мыз", "міз", "мын", "мін", "сың", "сің", "ңыз", "ңіз", "ның", "нің", "дың", "дің",
+    "тың", "тің", "ған", "ген", "қан", "дағы", "дегі", "тағы", "тегі",
+)  # fmt: skip
 WORD_FACTOR = 6.0
 MAX_WORD_HITS = 3
 # Used when the model is not installed: Russian slightly ahead of Kazakh, since
@@ -197,15 +239,28 @@ def _apply_letter_rules(scores: dict[str, float], text: str) -> dict[str, float]
     for letter, non_users in LETTER_NON_USERS.items():
         if letter in present:
             scores = {lang: p * PENALTY if lang in non_users else p for lang, p in scores.items()}
+    return _apply_neighbour_rules(scores, text)
+
+
+def _apply_neighbour_rules(scores: dict[str, float], text: str) -> dict[str, float]:
+    """Rules that tell Kazakh from Kyrgyz, Tatar, Bashkir, Ukrainian and Belarusian
+    without crediting Kazakh for its own letters (safe on a transliterated reading)."""
+    present = set(text.lower())
     for lang, own in OWN_LETTERS_REQUIRED.items():
         if lang in scores and not present & own:
             scores[lang] *= OWN_LETTERS_PENALTY
-    # ң ү ө without any of ә ғ қ ұ һ і is the Kyrgyz inventory (reference table).
-    if present & KYRGYZ_EXTRA and not present & NOT_KYRGYZ:
-        scores = {
-            lang: p * OWN_LETTERS_PENALTY if lang in ("kk", "tt", "ba") else p
-            for lang, p in scores.items()
-        }
+    if not present & TURKIC_EXTRA:
+        scores = {k: p * OWN_LETTERS_PENALTY if k in NEIGHBOURS else p for k, p in scores.items()}
+    elif present & KYRGYZ_EXTRA and not present & NOT_KYRGYZ:
+        # ң ү ө without any of ә ғ қ ұ һ і is the Kyrgyz inventory (reference
+        # table); it decides only together with Kyrgyz long vowels.
+        if KYRGYZ_LONG_VOWEL_RE.search(text.lower()):
+            scores = {
+                k: p * OWN_LETTERS_PENALTY if k in ("kk", "tt", "ba") else p
+                for k, p in scores.items()
+            }
+        elif "ky" in scores:
+            scores["ky"] *= OWN_LETTERS_PENALTY
     return scores
 
 
@@ -225,7 +280,7 @@ def cyrillic_language(text: str) -> LanguageResult:
     """Language of a Cyrillic text (model probabilities x letter rules)."""
     probs = model_probs(text)
     scores = dict(NO_MODEL_PRIOR) if probs is None else dict(probs)
-    for lang in ("kk", "ru", "ky", "tt", "ba"):
+    for lang in ("kk", "ru", "ky", "tt", "ba", "uz"):
         scores.setdefault(lang, 1e-4)
     scores = _apply_word_rules(_apply_letter_rules(scores, text), text)
     total = sum(scores.values())
@@ -233,27 +288,63 @@ def cyrillic_language(text: str) -> LanguageResult:
     return LanguageResult(best, round(scores[best] / total, 3))
 
 
-def kazakh_latin_reading(text: str) -> tuple[str | None, float]:
-    """Which Latin alphabet, read into Cyrillic, makes ``text`` most Kazakh.
+def reading_scores(cyrillic: str) -> dict[str, float]:
+    """Normalised language scores of a Cyrillic reading of Latin text: the model's
+    probabilities and the neighbour rules, but no credit for Kazakh letters, which
+    the reading itself wrote."""
+    scores = dict(model_probs(cyrillic) or {})
+    for lang in ("kk", "ru", "ky", "tt", "ba"):
+        scores.setdefault(lang, 1e-4)
+    scores = _apply_word_rules(_apply_neighbour_rules(scores, cyrillic), cyrillic)
+    total = sum(scores.values())
+    return {k: v / total for k, v in scores.items()}
 
-    For Latin text without marker letters ("Memlekettik baj degenimiz ne?"):
-    each reading is transliterated, and the one the model finds more Kazakh
-    (raw probability: the letter rules would call both readings Kazakh) wins
-    if the combined verdict on it is Kazakh with at least READING_CONFIDENCE.
-    English read this way comes out as Russian-looking noise, never as Kazakh.
-    Needs the model.
+
+def kazakh_latin_reading(
+    text: str, alphabets: tuple[str, ...] = ("latin2021", "latin2018")
+) -> tuple[str | None, float]:
+    """Which Latin alphabet, read into Cyrillic, makes ``text`` Kazakh, if any.
+
+    Latin text is Kazakh only when it reads as Kazakh: transliterated with one of
+    ``alphabets``, the model ranks Kazakh first on the Cyrillic reading (English,
+    Turkish or Uzbek read this way come out as Russian, Ukrainian or Tatar
+    lookalikes). Returns the reading with the highest Kazakh share, or (None,
+    0.0). Needs the model.
     """
-    from kazft.text.latin_to_cyrillic import latin_to_cyrillic
-
     if not model_available():
         return None, 0.0
-    readings = {a: latin_to_cyrillic(text, a) for a in ("latin2021", "latin2018")}
-    raw = {a: (model_probs(cyr) or {}).get("kk", 0.0) for a, cyr in readings.items()}
-    best = max(raw, key=raw.__getitem__)
-    result = cyrillic_language(readings[best])
-    if result.language == "kk" and result.confidence >= READING_CONFIDENCE:
-        return best, result.confidence
-    return None, 0.0
+    best: tuple[str | None, float] = (None, 0.0)
+    for alphabet in alphabets:
+        scores = reading_scores(latin_to_cyrillic(text, alphabet, keep_foreign=False))
+        if max(scores, key=scores.__getitem__) == "kk" and scores["kk"] > best[1]:
+            best = (alphabet, scores["kk"])
+    return best
+
+
+def latin_language(text: str, script: ScriptResult) -> LanguageResult:
+    """Language of Latin-script text: Kazakh only when it reads as Kazakh (or holds a
+    letter only Kazakh Latin uses), else the model's verdict on the text itself."""
+    variant = script.script if script.script in LATIN_ALPHABETS else None
+    words = _LATIN_WORD_RE.findall(text.lower())
+    foreign = sum(bool(NON_KAZAKH_LATIN_RE.search(w)) for w in words)
+    if not set(text) & KAZAKH_ONLY_LATIN and foreign > MAX_NON_KAZAKH_SHARE * len(words):
+        return _model_top(text)
+    if not model_available():
+        # Without the model only marker letters speak for Kazakh Latin.
+        return (
+            LanguageResult("kk", round(script.confidence / 2, 3)) if variant else _model_top(text)
+        )
+    alphabets = (variant,) if variant else ("latin2021", "latin2018")
+    reading, confidence = kazakh_latin_reading(text, alphabets)
+    own = _model_top(text)
+    rival = own.language in LATIN_RIVALS and own.confidence >= RIVAL_CONFIDENCE
+    if rival and confidence < CLEAR_READING:
+        return own
+    if reading is not None:
+        return LanguageResult("kk", round(confidence, 3))
+    if variant and set(text) & KAZAKH_ONLY_LATIN:
+        return LanguageResult("kk", READING_CONFIDENCE)
+    return own
 
 
 def _model_top(text: str) -> LanguageResult:
@@ -270,24 +361,15 @@ def detect_language(text: str, script: ScriptResult | None = None) -> LanguageRe
     script = script or detect_script(text)
     if script.script == NONE:
         return LanguageResult(UNKNOWN, 0.0)
-    if script.script in LATIN_ALPHABETS:
-        from kazft.text.latin_to_cyrillic import latin_to_cyrillic
-
-        return cyrillic_language(latin_to_cyrillic(text, script.script))
+    if is_code_or_numbers(text):
+        return LanguageResult(UNKNOWN, 0.0)
+    if script.script in LATIN_ALPHABETS or script.script == LATIN:
+        return latin_language(text, script)
     if script.script == ARABIC:
-        from kazft.text.alphabets import ARABIC_KAZAKH
-
         if any(ch in ARABIC_KAZAKH for ch in text):
             return LanguageResult("kk", ARABIC_KAZAKH_CONFIDENCE)
         return _model_top(text)
-    if script.script == LATIN:
-        reading, confidence = kazakh_latin_reading(text)
-        if reading is not None:
-            return LanguageResult("kk", round(confidence, 3))
-        return _model_top(text)
     if script.script == MIXED:
-        from kazft.text.normalize import Normalizer
-
         text = Normalizer()(text)
         repaired = detect_script(text)
         if repaired.script != MIXED:

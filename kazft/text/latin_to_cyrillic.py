@@ -30,6 +30,7 @@ from kazft.text.alphabets import (
     LATIN_UNITS,
     latin_lower,
 )
+from kazft.text.cyrillic_to_latin import cyrillic_word_to_latin
 from kazft.text.tokens import WORD_2017_RE, WORD_RE, map_unprotected
 
 # Letters of the other alphabet that are unambiguous, accepted in sloppy text.
@@ -75,8 +76,6 @@ _CONSONANT_UNITS_TS = ("т", "с")
 @cache
 def _exceptions(alphabet: str) -> tuple[dict[str, str], dict[str, str], re.Pattern[str]]:
     """(whole words, stems, a regex matching the longest stem at a word start)."""
-    from kazft.text.translit import cyrillic_word_to_latin
-
     table = alphabet if alphabet in CYR_TO_LATIN else LATIN2018
     words = {cyrillic_word_to_latin(w, table): w for w in EXCEPTION_WORDS}
     stems = {cyrillic_word_to_latin(s, table): s for s in EXCEPTION_STEMS}

@@ -14,6 +14,7 @@ import unicodedata
 from collections import Counter
 
 from kazft.text.alphabets import CYR_SUBSTITUTES, CYR_TO_LATIN_LOOKALIKE, LATIN_TO_CYR_LOOKALIKE
+from kazft.text.script import count_scripts
 from kazft.text.tokens import CYRILLIC, LATIN, WORD_RE, char_script, protected_spans
 
 KINDS = ("nfc", "invisible", "soft_hyphen", "nbsp", "lookalike", "quotes", "dashes")
@@ -149,7 +150,6 @@ def _inside(spans: list[tuple[int, int]], pos: int) -> bool:
 
 def dominant_script(text: str) -> str:
     """Cyrillic or Latin, whichever has more letters (Cyrillic on a tie)."""
-    from kazft.text.script import count_scripts
 
     counts, _ = count_scripts(text)
     return LATIN if counts[LATIN] > counts[CYRILLIC] else CYRILLIC

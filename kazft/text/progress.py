@@ -16,19 +16,25 @@ from typing import Any
 PROGRESS_MIN_RECORDS = 2000
 
 
-def progress_wanted(total: int | None) -> bool:
+def progress_wanted(total: int | None, min_total: int = PROGRESS_MIN_RECORDS) -> bool:
     forced = os.environ.get("KAZFT_PROGRESS")
     if forced in ("0", "1"):
         return forced == "1"
     if not sys.stderr.isatty():
         return False
-    return total is None or total > PROGRESS_MIN_RECORDS
+    return total is None or total > min_total
 
 
 @contextlib.contextmanager
-def progress(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    """Yield ``advance(n)``; draws a rich bar on stderr when wanted."""
-    if not progress_wanted(total):
+def progress(
+    label: str, total: int | None, min_total: int = PROGRESS_MIN_RECORDS
+) -> Iterator[Callable[[int], None]]:
+    """Yield ``advance(n)``; draws a rich bar on stderr when wanted.
+
+    ``min_total``: the smallest total worth a bar (slow units such as OCR'd
+    pages want one from 2 on).
+    """
+    if not progress_wanted(total, min_total):
 
         def skip(n: int = 1) -> None:
             return None

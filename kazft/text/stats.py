@@ -13,8 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kazft.text.language import detect_language
 from kazft.text.progress import track
 from kazft.text.records import TEXT_FIELDS, FieldChoice, count_lines, read_records
+from kazft.text.script import detect_script
 
 NO_CATEGORY = "(none)"
 PERCENTILES = (50, 90, 99)
@@ -67,9 +69,6 @@ class StatsCollector:
         self.total_chars: list[int] = []
 
     def add(self, fields: dict[str, str], category: str | None) -> None:
-        from kazft.text.language import detect_language
-        from kazft.text.script import detect_script
-
         self.records += 1
         self.categories[category or NO_CATEGORY] += 1
         for name, text in fields.items():

@@ -1,9 +1,8 @@
 """Transliteration between Kazakh Cyrillic and the Latin alphabets.
 
-Cyrillic -> Latin is a letter table plus two rules: case for letters that
-become two Latin letters (Ш -> Sh in a word, SH in an all-caps word), and и
-before я/ю after a consonant is dropped (ия -> ıa), the common practice the
-reverse direction relies on. Latin -> Cyrillic lives in ``latin_to_cyrillic``.
+Cyrillic -> Latin lives in ``cyrillic_to_latin`` (word level), Latin ->
+Cyrillic in ``latin_to_cyrillic``; this module decides per text and clause
+what to convert.
 
 Clauses that are Russian (no Kazakh letters and the language detector agrees)
 or English (no Kazakh Latin letters, detector agrees) are left untouched, as
@@ -14,22 +13,20 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from functools import cache
 
 from kazft.text.alphabets import (
-    CYR_TO_LATIN,
     CYRILLIC,
-    CYRILLIC_VOWELS,
     KAZAKH_EXTRA_LOWER,
     LATIN2017,
     LATIN2018,
     LATIN2021,
-    latin_upper,
 )
+from kazft.text.cyrillic_to_latin import cyrillic_to_latin
+from kazft.text.language import detect_language, kazakh_latin_reading, model_probs
 from kazft.text.latin_to_cyrillic import latin_to_cyrillic
 from kazft.text.normalize import repair_lookalikes
 from kazft.text.script import KAZAKH_LATIN_RE, count_scripts, latin_markers, latin_variant
-from kazft.text.tokens import LATIN, WORD_RE, clauses, map_unprotected
+from kazft.text.tokens import LATIN, WORD_RE, clauses
 
 TARGETS = (CYRILLIC, LATIN2018, LATIN2021)
 SOURCES = ("auto", CYRILLIC, LATIN2017, LATIN2018, LATIN2021)
@@ -41,52 +38,7 @@ FOREIGN_CONFIDENCE = 0.5
 UNDECIDED = 0.5
 
 
-@cache
-def _lower_table(alphabet: str) -> dict[int, str]:
-    return {ord(k): v for k, v in CYR_TO_LATIN[alphabet].items()}
-
-
-def cyrillic_word_to_latin(word: str, alphabet: str) -> str:
-    """One Cyrillic word to Latin ``alphabet``; non-Kazakh letters pass through."""
-    if word.islower() and "ия" not in word and "ию" not in word:
-        return word.translate(_lower_table(alphabet))  # the common case, at C speed
-    table = CYR_TO_LATIN[alphabet]
-    letters = [ch for ch in word if ch.isalpha()]
-    all_caps = len(letters) > 1 and all(ch.isupper() for ch in letters)
-    out: list[str] = []
-    n = len(word)
-    for i, ch in enumerate(word):
-        low = ch.lower()
-        lat = table.get(low)
-        if lat is None:
-            out.append(ch)
-            continue
-        if low == "и" and i + 1 < n and word[i + 1].lower() in "яю" and i > 0:
-            before = word[i - 1].lower()
-            if before in table and before not in CYRILLIC_VOWELS and before not in "ьъ":
-                continue  # ия/ию after a consonant: "ıa"/"ıý", read back as ия/ию
-        if ch != low and lat:
-            if all_caps:
-                lat = "".join(latin_upper(c, alphabet) for c in lat)
-            else:
-                lat = latin_upper(lat[0], alphabet) + lat[1:]
-        out.append(lat)
-    return "".join(out)
-
-
-def cyrillic_to_latin(text: str, alphabet: str) -> str:
-    """Cyrillic Kazakh words of ``text`` to Latin; protected spans pass through."""
-    if alphabet not in CYR_TO_LATIN:
-        raise ValueError(f"unknown Latin alphabet {alphabet!r}")
-    return map_unprotected(
-        text,
-        lambda piece: WORD_RE.sub(lambda m: cyrillic_word_to_latin(m.group(), alphabet), piece),
-    )
-
-
 def _is_russian(clause: str) -> bool:
-    from kazft.text.language import detect_language
-
     words = [w for w in WORD_RE.findall(clause) if _CYR_WORD_RE.search(w)]
     if len(words) < MIN_FOREIGN_WORDS:
         return False
@@ -97,8 +49,6 @@ def _is_russian(clause: str) -> bool:
 
 
 def _is_english(clause: str) -> bool:
-    from kazft.text.language import model_probs
-
     if len(WORD_RE.findall(clause)) < MIN_FOREIGN_WORDS or any(latin_markers(clause).values()):
         return False
     if KAZAKH_LATIN_RE.search(clause):  # q not before u, or a dotless ı: Kazakh
@@ -149,8 +99,6 @@ class Transliterator:
             return variant  # mostly Cyrillic: only marker letters make Latin words Kazakh
         # No marker letters, or as many for 2018 as for 2021: read the text both
         # ways and keep the reading the language model finds Kazakh.
-        from kazft.text.language import kazakh_latin_reading
-
         reading, _ = kazakh_latin_reading(text)
         if reading is not None:
             self.votes[reading] += 1

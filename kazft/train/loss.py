@@ -19,8 +19,15 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
-from kazft.model.forward import head_layer, hidden_states, logit_softcap
+from kazft.model.forward import (
+    head_layer,
+    hidden_states,
+    hidden_states_from,
+    logit_softcap,
+    text_model,
+)
 from kazft.train.chunked_ce import Head, chunked_cross_entropy
+from kazft.train.recompute import skip_keys
 
 
 def loss_fn(
@@ -32,6 +39,7 @@ def loss_fn(
     *,
     chunk: int | None = None,
     grad: bool = True,
+    start: int = 0,
 ) -> tuple[mx.array, mx.array]:
     """(sum of cross-entropy over trained tokens, number of trained tokens).
 
@@ -40,9 +48,16 @@ def loss_fn(
     int32 record ids of packed rows (1..k, 0 for padding) or None (one record
     per row). chunk: positions per head chunk (None: sized from the memory).
     grad=False (evaluation) skips the per-position gradient; the result must
-    then not be differentiated.
+    then not be differentiated. start > 0: ``inputs`` is not token ids but the
+    hidden state (B, L, H) entering decoder layer ``start`` (the frozen
+    layers' output, kazft.train.frozen_cache); the frozen layers' dropout keys
+    are drawn as if they had run, so every later draw is unchanged.
     """
-    h = hidden_states(model, inputs, segments)  # (B, L, H)
+    if start:
+        skip_keys(text_model(model).layers[:start])
+        h = hidden_states_from(model, inputs, segments, start)  # (B, L, H)
+    else:
+        h = hidden_states(model, inputs, segments)  # (B, L, H)
     per_tok = chunked_cross_entropy(
         h,
         Head.of(head_layer(model)),

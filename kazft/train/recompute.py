@@ -74,6 +74,22 @@ def _run_keyed(
         _KEYS.pop()
 
 
+def _draw_key() -> mx.array:
+    # One draw from the global generator: a fresh uint32 pair is a valid key.
+    return mx.random.randint(0, 2**31 - 1, (2,)).astype(mx.uint32)
+
+
+def skip_keys(layers: Any) -> None:
+    """Draw the dropout keys that ``layers`` would draw if they ran now.
+
+    A forward that starts above frozen layers (from their cached output, see
+    kazft.train.frozen_cache) calls this in their place, so the global generator
+    and with it every later layer's dropout masks stay those of a full forward."""
+    for layer in layers:
+        if getattr(type(layer), "_kazft_base", None) is not None and layer.training:
+            _draw_key()
+
+
 def _keyed_class(base: type, checkpoint: bool) -> type:
     cached = _SUBCLASSES.get((base, checkpoint))
     if cached is not None:
@@ -82,8 +98,7 @@ def _keyed_class(base: type, checkpoint: bool) -> type:
     def __call__(self: Any, x: mx.array, *args: Any, **kwargs: Any) -> Any:
         if not self.training:
             return base.__call__(self, x, *args, **kwargs)  # no dropout: no draw
-        # One draw from the global generator: a fresh uint32 pair is a valid key.
-        key = mx.random.randint(0, 2**31 - 1, (2,)).astype(mx.uint32)
+        key = _draw_key()
         if not checkpoint:
             return _run_keyed(base, self, key, x, args, kwargs)
 

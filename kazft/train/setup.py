@@ -16,7 +16,14 @@ from kazft.train import memory
 from kazft.train.checkpoint import list_checkpoints, remove_stale_temporaries
 
 # Files a run writes in OUTPUT (``--overwrite`` removes exactly these).
-RUN_FILES = ("checkpoints", "adapters", "metrics.jsonl", "loss.png", "recipe.yaml")
+RUN_FILES = (
+    "checkpoints",
+    "adapters",
+    "metrics.jsonl",
+    "loss.png",
+    "recipe.yaml",
+    "frozen_cache",
+)
 
 
 @dataclass

@@ -87,14 +87,26 @@ def segments_of(batch: Any) -> list[mx.array]:
     return [] if seg is None else [mx.array(seg)]
 
 
-def evaluate(model: nn.Module, batches: Sequence[Any], loss: Callable) -> float:
-    """Mean loss per trained token over ``batches`` (dropout off, no RNG drawn)."""
+def token_ids(batch: Any) -> mx.array:
+    """The model input of a batch: its token ids (B, L)."""
+    return mx.array(batch.inputs)
+
+
+def evaluate(
+    model: nn.Module,
+    batches: Sequence[Any],
+    loss: Callable,
+    inputs: Callable[[Any], mx.array] = token_ids,
+) -> float:
+    """Mean loss per trained token over ``batches`` (dropout off, no RNG drawn).
+    ``inputs`` maps a batch to what ``loss`` takes first (the frozen-layer
+    cache gives hidden states instead of token ids)."""
     model.eval()
     total, n = 0.0, 0.0
     for b in batches:
         loss_sum, n_b = loss(
             model,
-            mx.array(b.inputs),
+            inputs(b),
             mx.array(b.targets),
             mx.array(b.mask),
             *segments_of(b),

@@ -45,11 +45,18 @@ from kazft.train.callbacks import (
     perplexity,
 )
 from kazft.train.checkpoint import atomic_write, read_pointer
+from kazft.train.frozen_cache import open_cache
 from kazft.train.loss import loss_fn as default_loss
 from kazft.train.saving import save
 from kazft.train.schedule import lr_at
 from kazft.train.signals import StopFlag
-from kazft.train.step import evaluate, make_optimizer, make_step_functions, segments_of
+from kazft.train.step import (
+    evaluate,
+    make_optimizer,
+    make_step_functions,
+    segments_of,
+    token_ids,
+)
 
 
 @dataclass
@@ -153,7 +160,11 @@ def train(
     cbs += list(callbacks)
     # None: sized once per process from the memory available (chunked_ce.auto_chunk).
     chunk = None if tr.loss_chunk == "auto" else tr.loss_chunk
-    loss = partial(loss, chunk=chunk)
+    # With the frozen-layer cache the step starts at the first LoRA layer from
+    # the cached hidden state (the same numbers; kazft.train.frozen_cache).
+    cache = open_cache(recipe, model, base, data, run_dir, log)
+    inputs_of = cache.inputs if cache else token_ids
+    loss = partial(loss, chunk=chunk, **({"start": cache.start} if cache else {}))
     micro_grad, update = make_step_functions(model, optimizer, loss, tr.grad_clip, compiled)
     mx_state = [model.state, optimizer.state, mx.random.state]
 
@@ -202,7 +213,7 @@ def train(
     def validate(step: int) -> float:
         nonlocal best
         t0 = time.perf_counter()
-        v = evaluate(model, data.valid, loss)
+        v = evaluate(model, data.valid, loss, inputs_of)
         if best[0] is None or v < best[0]:
             best = (v, step)
         m = {
@@ -238,7 +249,7 @@ def train(
                 grads, loss_sum = None, 0.0
                 for b in batches:
                     ls, _, g = micro_grad(
-                        mx.array(b.inputs),
+                        inputs_of(b),
                         mx.array(b.targets),
                         mx.array(b.mask),
                         inv_n,
@@ -303,13 +314,17 @@ def train(
                 if step % tr.save_every == 0 or step == tr.iters or stop:
                     checkpoint(step, val_loss)
                 if stop and step < tr.iters:
+                    if cache:
+                        log(f"{cache.report()}; kept for --resume")
                     raise Interrupted(
                         f"stopped by {stop.reason} at step {step} of {tr.iters}; saved "
                         f"{result.checkpoint}. Resume with:\n  {command}"
                     )
         result.step = step
         if data.test:
-            result.test_loss = evaluate(model, data.test, loss)
+            # Test rows are seen once: computed, not cached.
+            test_inputs = partial(cache.inputs, keep=False) if cache else token_ids
+            result.test_loss = evaluate(model, data.test, loss, test_inputs)
         result.peak_memory = mx.get_peak_memory()
         result.seconds = time.perf_counter() - t_start
         summary_d = {
@@ -319,6 +334,9 @@ def train(
         }
         for cb in cbs:
             cb.on_end(summary_d)
+        if cache:
+            log(f"{cache.report()}; removed (the run is complete)")
+            cache.store.remove()
     finally:
         for cb in cbs:
             cb.close()

@@ -466,3 +466,45 @@ def test_layer_case_rows_compare_both_tools() -> None:
     assert f"| {name} | MLX peak above resident GB | 0.5 | 2 | 0.25x |" in md
     assert f"| {name} | seconds | 100 | 100 | 1.00x |" in md
     assert "within 1.0e-07 relative" in md
+
+
+def _frozen_side(steps_per_epoch: int, first: float, later: float) -> dict:
+    """Per-step timestamps: epoch-1 steps take ``first`` s, later ones ``later``."""
+    t, steps = 0.0, []
+    for i in range(3 * steps_per_epoch):
+        t += first if i < steps_per_epoch else later
+        steps.append({"t": t, "trained": 10})
+    return {"steps": steps, "mlx_peak_bytes": 1, "rss_peak_bytes": 1, "wall_s": t}
+
+
+def test_frozen_case_rates_per_epoch_and_rows() -> None:
+    from benchmarks.cases import frozen
+
+    row = frozen.per_epoch(_frozen_side(4, 1.0, 0.5), 4)
+    assert row["epochs"] == 3 and row["epoch1_tok_s"] == 10 and row["later_tok_s"] == 20
+    assert row["whole_tok_s"] == pytest.approx(120 / 8)
+    with pytest.raises(RuntimeError):
+        frozen.per_epoch(_frozen_side(4, 1.0, 0.5), 10)  # not two epochs
+    fr = {
+        "case": "frozen-tiny",
+        "epochs": 3,
+        "records": 4,
+        "lora_layers": 3,
+        "model": {"sizes": {"layers": 6}},
+        "load_before": [1.0],
+        "concurrent": True,
+        "kazft-cache": frozen.per_epoch(_frozen_side(4, 1.0, 0.5), 4),
+        "kazft-no-cache": frozen.per_epoch(_frozen_side(4, 1.0, 1.0), 4),
+        "mlx-lm": {"errors": ["boom"]},
+    }
+    md = report.markdown({**_results(), "frozen": fr})
+    assert "| frozen-tiny (3 epochs x 4 records) | later epochs | 20.0 | 10.0 | – | 2.00x |" in md
+    assert "mlx-lm: boom" in md
+    assert frozen.LABELS == ("kazft-cache", "kazft-no-cache", "mlx-lm")
+
+
+def test_plans_include_the_frozen_cache_case() -> None:
+    for quick in (True, False):
+        p = plans(quick, fast_device=False)
+        assert p.frozen is not None and p.frozen.epochs >= 2
+    assert plans(False, fast_device=False).frozen.records is None  # the whole legal sample

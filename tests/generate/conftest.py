@@ -50,16 +50,3 @@ def engine_for(tiny_dir: Path) -> Callable:
         return cache[key]
 
     return get
-
-
-@pytest.fixture(scope="session")
-def embedded_tiny(tiny_dir: Path) -> Path:
-    """kazft:tiny in the session's KAZFT_HOME, copied from tiny_dir (same seed: same bytes)."""
-    import shutil
-
-    from kazft.model.load import embedded_folder, embedded_path
-
-    out = embedded_folder("kazft:tiny")
-    if not (out / "config.json").exists():
-        shutil.copytree(tiny_dir, out)
-    return embedded_path("kazft:tiny")

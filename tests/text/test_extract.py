@@ -137,3 +137,45 @@ def test_bad_documents(tmp_path):
         zf.writestr("x.txt", "x")
     with pytest.raises(DataError, match="other.docx: no word/document.xml inside"):
         list(extract_sentences(other_zip))
+
+
+def test_docx_text_python_docx_would_lose_is_kept(tmp_path):
+    """Why the reader walks the XML itself (python-docx 1.2, measured in docs/data-tools.md):
+    iter_inner_content() skips content controls (w:sdt), Paragraph.text drops tracked
+    insertions (w:ins), and row.cells repeats a merged cell once per grid column."""
+    body = (
+        para("Бірінші.")
+        + "<w:sdt><w:sdtContent>"
+        + para("Мазмұнды басқару элементіндегі мәтін.")
+        + "</w:sdtContent></w:sdt>"
+        + '<w:p><w:r><w:t xml:space="preserve">Түзету </w:t></w:r>'
+        + '<w:ins w:id="1" w:author="a"><w:r><w:t>қосылған</w:t></w:r></w:ins>'
+        + '<w:del w:id="2" w:author="a"><w:r><w:delText>жойылған</w:delText></w:r></w:del>'
+        + '<w:r><w:t xml:space="preserve"> сөз.</w:t></w:r></w:p>'
+        + '<w:tbl><w:tr><w:tc><w:tcPr><w:gridSpan w:val="2"/></w:tcPr>'
+        + para("Біріккен")
+        + "</w:tc></w:tr><w:tr><w:tc>"
+        + para("а")
+        + "</w:tc><w:tc>"
+        + para("б")
+        + "</w:tc></w:tr></w:tbl>"
+    )
+    doc = write_docx(tmp_path / "t.docx", body)
+    assert [b.text for b in read_docx(doc)] == [
+        "Бірінші.",
+        "Мазмұнды басқару элементіндегі мәтін.",
+        "Түзету қосылған сөз.",
+        "Біріккен",
+        "а",
+        "б",
+    ]
+    import docx
+    from docx.text.paragraph import Paragraph
+
+    seen = []
+    for item in docx.Document(str(doc)).iter_inner_content():
+        if isinstance(item, Paragraph):
+            seen.append(item.text)
+        else:
+            seen += [cell.text for row in item.rows for cell in row.cells]
+    assert seen == ["Бірінші.", "Түзету  сөз.", "Біріккен", "Біріккен", "а", "б"]

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from kazft.text.accuracy import roundtrip
+from kazft.text.cyrillic_to_latin import cyrillic_to_latin
 from kazft.text.language import model_available
 from kazft.text.latin_to_cyrillic import latin_to_cyrillic
-from kazft.text.translit import Transliterator, cyrillic_to_latin, transliterate
+from kazft.text.translit import Transliterator, transliterate
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "kazft" / "model" / "assets" / "corpus_kk.txt"
