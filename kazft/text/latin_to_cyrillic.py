@@ -107,9 +107,9 @@ KAZAKH_ACRONYMS = (
     "ҚПК",
     "ӘҚБтК",
 )
-# Letters that mark a capitals-only token as Kazakh Latin (ҚР -> QR, БҰҰ -> BUU is
-# in the list above).
-_KAZAKH_CAPS = frozenset("QÁÓÚÝŃǴÄÖÜÑŞĞŪİI")
+# Letters that mark a capitals-only token as Kazakh Latin (ҚР -> QR; БҰҰ -> BUU is
+# in the list above). Plain I is no sign: English acronyms (API) use it too.
+_KAZAKH_CAPS = frozenset("QÁÓÚÝŃǴÄÖÜÑŞĞŪİ")
 # "th"/"ph" also occur in Kazakh compounds with -хана (зертхана, кітапхана), and
 # "oo" in loans before p, r, l (кооператив, координат, зоология).
 # Matched on str.lower() without IGNORECASE, which would let "i" match "ı".
@@ -144,9 +144,11 @@ def looks_foreign(word: str, alphabet: str = LATIN2021) -> bool:
     In 2018 a vowel before a dotted i is foreign too ("email"): 2018 writes й as ı.
     """
     letters = [ch for ch in word if ch.isalpha()]
-    if len(letters) > 1 and all(ch.isupper() for ch in letters):
-        if not set(word) & _KAZAKH_CAPS and word not in _acronyms(alphabet):
-            return True
+    caps = len(letters) > 1 and all(ch.isupper() for ch in letters)
+    if caps and word in _acronyms(alphabet):
+        return False
+    if caps and not set(word) & _KAZAKH_CAPS:
+        return True
     low = word.lower()
     if alphabet == LATIN2018 and _VOWEL_I_2018_RE.search(low):
         return True
