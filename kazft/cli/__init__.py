@@ -30,7 +30,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("export", "export", "export an adapter: mlx-lm, PEFT, fused model, or verified bundle"),
     ("verify", "verify", "check a bundle's file hashes and, with --base, its base model"),
     ("serve", "serve", "serve the base model and its adapters behind an OpenAI-compatible API"),
-    ("review", "review", "lawyers rate the adapter blind against another system; reports with intervals"),
+    ("review", "review", "lawyers rate an adapter blind against another system, with intervals"),
 ]
 
 
