@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from kazft.errors import RecipeError
+from kazft.errors import KazftError, RecipeError
 from kazft.notice import DEFAULT_INTENDED_USE, DEFAULT_RISK_REASON
 
 RECIPES_DIR = Path("recipes")
@@ -193,11 +193,30 @@ class Recipe(Strict):
 
 
 def resolve_recipe_path(name: str | Path) -> Path:
-    """``legal`` -> recipes/legal.yaml; a path is used as given."""
+    """``legal`` -> recipes/legal.yaml; a path is used as given.
+
+    A name found nowhere fails with a did-you-mean over recipes/; a folder fails
+    with the recipes it holds."""
     p = Path(name)
+    if p.is_dir():
+        held = sorted(q.name for q in (*p.glob("*.yaml"), *p.glob("*.yml")))
+        hint = f" (it holds {', '.join(held)})" if held else ""
+        raise KazftError(f"{p} is a folder, not a recipe{hint}; give one recipe YAML file")
     if p.suffix in (".yaml", ".yml") or p.exists():
         return p
-    return RECIPES_DIR / f"{name}.yaml"
+    shipped = RECIPES_DIR / f"{name}.yaml"
+    if not shipped.exists():
+        known = shipped_names()
+        close = difflib.get_close_matches(str(name), known, n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        listed = f" (recipes: {', '.join(known)})" if known else ""
+        raise KazftError(f"no recipe {name!r}: looked for {p} and {shipped}{hint}{listed}")
+    return shipped
+
+
+def shipped_names() -> list[str]:
+    """The recipe names in recipes/ (relative to the working directory)."""
+    return sorted(q.stem for q in RECIPES_DIR.glob("*.yaml")) if RECIPES_DIR.is_dir() else []
 
 
 def _line_map(text: str) -> dict[tuple[str, ...], int]:
@@ -255,11 +274,18 @@ def _load_raw(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, dict]:
     if not isinstance(parent, str):
         raise RecipeError(str(path), ["extends: must be a recipe name or path"])
     ppath = Path(parent)
-    if not ppath.is_absolute() and ppath.suffix in (".yaml", ".yml"):
-        ppath = path.parent / ppath  # relative to the recipe that names it
-    elif ppath.suffix not in (".yaml", ".yml"):
-        ppath = path.parent / f"{parent}.yaml"
-    base, _ = _load_raw(ppath, (*seen, path.resolve()))
+    if ppath.is_absolute():
+        tried = [ppath]
+    else:
+        # Beside the recipe that names it, then in recipes/ (a recipe kept elsewhere may
+        # extend a shipped one by name).
+        file = ppath if ppath.suffix in (".yaml", ".yml") else Path(f"{parent}.yaml")
+        tried = list(dict.fromkeys([path.parent / file, RECIPES_DIR / file]))
+    found = next((t for t in tried if t.is_file()), None)
+    if found is None:
+        looked = " and ".join(str(t) for t in tried)
+        raise RecipeError(str(path), [f"extends: {parent}: not found (looked for {looked})"])
+    base, _ = _load_raw(found, (*seen, path.resolve()))
     return _merge(base, data), lines
 
 

@@ -137,3 +137,38 @@ def test_cli_prints_recipe_errors_without_traceback(tmp_path, capsys):
     assert main(["data", "check", str(p)]) == 2
     err = capsys.readouterr().err
     assert "did you mean 'rank'" in err and "Traceback" not in err
+
+
+def test_a_misspelt_recipe_name_gets_a_did_you_mean(tmp_path, monkeypatch):
+    from kazft.errors import KazftError
+
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(KazftError) as err:
+        load_recipe("legall")
+    assert str(err.value) == (
+        "no recipe 'legall': looked for legall and recipes/legall.yaml; did you mean 'legal'? "
+        "(recipes: demo, legal)"
+    )
+
+
+def test_extends_by_name_from_outside_recipes_looks_in_recipes(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    mine = _write(tmp_path, "extends: demo\ntrain:\n  iters: 3\n", "mine.yaml")
+    r = load_recipe(mine)
+    assert r.model.base == "kazft:tiny" and r.train.iters == 3  # demo, which extends legal
+    lost = _write(tmp_path, "extends: nosuch\n", "lost.yaml")
+    with pytest.raises(RecipeError) as err:
+        load_recipe(lost)
+    assert (
+        f"extends: nosuch: not found (looked for {tmp_path}/nosuch.yaml and recipes/nosuch.yaml)"
+        in str(err.value)
+    )
+
+
+def test_shipped_recipes_state_their_ai_law_card():
+    legal = load_recipe(ROOT / "recipes" / "legal.yaml").card
+    assert legal.risk_class == "medium" and "lawyer" in legal.reviewer
+    assert "legal-consultation assistant" in legal.risk_reason and legal.description
+    demo = load_recipe(ROOT / "recipes" / "demo.yaml").card
+    assert demo.risk_class == "low" and "random tiny model" in demo.risk_reason
+    assert demo.reviewer == legal.reviewer  # inherited through extends

@@ -30,6 +30,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("export", "export", "export an adapter: mlx-lm, PEFT, fused model, or verified bundle"),
     ("verify", "verify", "check a bundle's file hashes and, with --base, its base model"),
     ("serve", "serve", "serve the base model and its adapters behind an OpenAI-compatible API"),
+    ("review", "review", "lawyers rate an adapter blind against another system, with intervals"),
 ]
 
 
@@ -50,13 +51,25 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _innermost(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:
+    """The deepest sub-command parser that ``argv`` names (kazft, kazft data, kazft data check)."""
+    for token in argv:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if subs and token in subs[0].choices:
+            parser = subs[0].choices[token]
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     chosen = next((a for a in args_list if not a.startswith("-")), None)
     known = {name for name, _, _ in COMMANDS}
     # Import only the chosen command's module; --help and typos need none.
     parser = build_parser(only=chosen if chosen in known else "")
-    args = parser.parse_args(args_list)
+    args, unknown = parser.parse_known_args(args_list)
+    if unknown:
+        # Show the usage of the (sub)command that was given the stray option, not kazft's.
+        _innermost(parser, args_list).error(f"unrecognized arguments: {' '.join(unknown)}")
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
@@ -73,6 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kazft: interrupted", file=sys.stderr)
         return 130
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as err:
+        # A path the user gave that is missing, or a folder where a file goes (or the
+        # reverse): commands check their own paths; this is the backstop, one line.
+        if err.filename is None:
+            raise
+        why = (err.strerror or type(err).__name__).lower()
+        print(f"kazft: error: {err.filename}: {why}", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # `kazft ... | head` closed the pipe: not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

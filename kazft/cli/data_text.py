@@ -102,6 +102,14 @@ def run_translit(args: argparse.Namespace) -> int:
     if args.measure:
         return _measure(args)
     tr = Transliterator(args.to, source=args.source, keep_foreign=not args.convert_all)
+    if args.input != "-" and args.to == "cyrillic" and args.source == "auto":
+        # One pass first: lines without marker letters take the file's alphabet.
+        from kazft.text.records import FieldChoice, read_records
+
+        pre = FieldChoice(parse_fields(args.fields), args.input)
+        tr.learn_file(
+            t for rec in read_records(args.input, args.encoding) for t in rec.texts(pre.pick(rec))
+        )
     n, changed, choice = rewrite_file(
         args.input,
         args.output,
@@ -115,7 +123,10 @@ def run_translit(args: argparse.Namespace) -> int:
     rows += [
         (f"texts read as {k[5:]}", v) for k, v in sorted(tr.counts.items()) if k.startswith("from_")
     ]
+    if tr.file_alphabet:
+        rows.append(("file alphabet (lines without marker letters)", tr.file_alphabet))
     rows += [
+        ("citations kept (et al., e.g.)", tr.counts["citations_kept"]),
         ("clauses kept as Russian", tr.counts["kept_russian"]),
         ("clauses kept as English", tr.counts["kept_english"]),
         ("look-alike letters repaired", tr.counts["lookalikes_repaired"]),

@@ -156,6 +156,15 @@ def _html_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def markdown_tables(result: dict[str, Any], heading: str = "###", skip: Sequence[str] = ()) -> str:
+    """Every table of ``result`` as Markdown under ``heading`` titles (for the model card)."""
+    lines: list[str] = []
+    for title, head, rows in sections(result):
+        if title not in skip:
+            lines += [f"{heading} {title}", ""] + _md_table(head, rows)
+    return "\n".join(lines)
+
+
 def sections(result: dict[str, Any]) -> list[tuple[str, list[str], list[tuple[str, ...]]]]:
     """(title, header, rows) of every table the result has data for."""
     out: list[tuple[str, list[str], list[tuple[str, ...]]]] = []

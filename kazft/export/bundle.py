@@ -5,6 +5,7 @@
       README.md         model card
       recipe.yaml       the resolved recipe (when the run has one)
       metrics.jsonl     the run's metrics (when it has them)
+      eval.json         the run's `kazft eval` result (when it describes this adapter)
       mlx/              adapters.safetensors + adapter_config.json (mlx-lm, kazft)
       peft/             adapter_model.safetensors + adapter_config.json (transformers + PEFT)
 
@@ -21,7 +22,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from kazft.export.card import render_card
+from kazft.export.card import EVAL_JSON, find_eval, render_card
 from kazft.export.mlx import write_mlx
 from kazft.export.output import atomic_file, atomic_folder, check_target
 from kazft.export.peft import write_peft
@@ -91,6 +92,9 @@ def write_bundle(
         shutil.copyfile(src.recipe_path, folder / "recipe.yaml")
     if src.metrics_path is not None:
         shutil.copyfile(src.metrics_path, folder / "metrics.jsonl")
+    evaluation, _ = find_eval(src)
+    if evaluation is not None and src.run_dir is not None:  # the card's numbers, in full
+        shutil.copyfile(src.run_dir / EVAL_JSON, folder / EVAL_JSON)
     fields = manifest_fields(src)
     fields["adapter"]["file_bytes"] = (folder / "mlx" / ADAPTER_FILE).stat().st_size
     if gguf_file is not None:

@@ -1,10 +1,13 @@
 """The model card (README.md) shipped in a bundle.
 
 Hugging Face front matter, then what a receiver needs to judge the adapter:
-training data, recipe, measured metrics, intended use, limitations, and for
-legal data a notice that answers are not legal advice. Every number comes from
-the run's files (recipe, metrics.jsonl, the adapter tensors, the data files when
-present); what is not known is left out rather than guessed.
+training data, recipe, measured metrics, the evaluation (the run's eval.json,
+when it describes this adapter), the AI-law section (risk class, intended use,
+human oversight, the machine-generated notice in kk/ru/en from
+:mod:`kazft.notice`), limitations, and for legal data a notice that answers
+are not legal advice. Every number comes from the run's files (recipe,
+metrics.jsonl, eval.json, the adapter tensors, the data files when present);
+what is not known is said, not guessed.
 """
 
 from __future__ import annotations
@@ -15,7 +18,12 @@ from typing import Any
 
 import yaml
 
-from kazft.export.source import Source
+from kazft.export.source import ADAPTER_FILE, Source
+from kazft.notice import AI_NOTICE, RISK_EXAMPLES
+from kazft.recipe import CardSection
+
+EVAL_JSON = "eval.json"
+LANGUAGE_NAMES = {"kk": "Қазақша", "ru": "Русский", "en": "English"}
 
 LEGAL_WORDS = ("legal", "law", "құқ", "заң", "кодекс", "право", "закон")
 NOT_LEGAL_ADVICE = (
@@ -91,8 +99,16 @@ def _data_lines(src: Source) -> list[str]:
                 n = sum(1 for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip())
                 count = f": {n} records at export"
             lines.append(f"- {label}: `{p.name}`{count}")
-    if d.valid is None:
-        lines.append(f"- validation: a seeded {d.split.valid:.0%} split of the training data")
+    for label, given, frac in (
+        ("validation", d.valid, d.split.valid),
+        ("test", d.test, d.split.test),
+    ):
+        if given is not None:
+            continue
+        if frac > 0:
+            lines.append(f"- {label}: a seeded {frac:.0%} split of the training data")
+        elif label == "validation":
+            lines.append("- validation: none (every training record was trained on)")
     lines.append(
         f"- format `{d.format}`, max {d.max_seq_length} tokens per example, "
         f"prompt tokens masked (loss on the answers only)"
@@ -100,6 +116,134 @@ def _data_lines(src: Source) -> list[str]:
     if d.system_prompt:
         lines.append(f"- system prompt: {d.system_prompt}")
     return lines
+
+
+def find_eval(src: Source) -> tuple[dict[str, Any] | None, str]:
+    """(the run's eval.json when it describes the exported adapter, a sentence on why not)."""
+    from kazft.model.manifest import sha256_file
+
+    path = src.run_dir / EVAL_JSON if src.run_dir is not None else None
+    if path is None or not path.is_file():
+        where = src.run_dir or src.path
+        return None, (
+            f"No evaluation was recorded: `{EVAL_JSON}` was not found in the run folder. "
+            f"Run `kazft eval {where}` before exporting to put the base-vs-adapter "
+            "comparison here."
+        )
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None, f"The run's `{EVAL_JSON}` could not be read; no evaluation is shown."
+    if not isinstance(result, dict) or not result.get("systems"):
+        return None, (
+            f"The run's `{EVAL_JSON}` holds no base-vs-adapter comparison (only a checkpoint "
+            f"table); run `kazft eval {src.run_dir}` to add one."
+        )
+    evaluated = (result.get("adapter") or {}).get("sha256")
+    if evaluated != sha256_file(src.adapter_dir / ADAPTER_FILE):
+        return None, (
+            f"The run's `{EVAL_JSON}` describes another adapter (an earlier checkpoint or "
+            f"run), so it is not shown; run `kazft eval` on what you export."
+        )
+    return result, ""
+
+
+def eval_lines(result: dict[str, Any]) -> str:
+    from kazft.eval.report import markdown_tables
+
+    split = result.get("split")
+    n = result.get("records")
+    what = {
+        "test": "held-out test records",
+        "valid": "held-out validation records",
+        "train": "training records (this measures fit to the training data, not quality on "
+        "new questions)",
+    }.get(str(split), f"{split} records")
+    lim = f" (the first {result['limit']})" if result.get("limit") is not None else ""
+    gen = result.get("generation")
+    how = (
+        f"greedy answers of at most {gen['max_tokens']} tokens scored against the references "
+        "(chrF++, BLEU, exact match, token F1) and"
+        if gen
+        else ""
+    )
+    parts = [
+        f"`kazft eval` compared the base model with base + adapter on {n} {what}{lim}: "
+        f"{how} loss and perplexity on the reference answers' tokens "
+        f"({result.get('created', 'date unknown')}, kazft {result.get('kazft_version', '?')}).",
+    ]
+    if result.get("split_note"):
+        parts.append(f"Note: {result['split_note']}.")
+    parts.append(markdown_tables(result, heading="###", skip=("Checkpoints",)))
+    warnings = (result.get("retention") or {}).get("warnings") or []
+    for w in warnings:
+        parts.append(f"> **Warning:** {w}")
+    if result.get("retention") and not warnings:
+        parts.append(
+            "Retention: general-text perplexity rose by no more than the "
+            f"{100 * result['retention']['threshold']:.0f} % warning threshold."
+        )
+    ck = result.get("checkpoints") or {}
+    if ck.get("best"):
+        parts.append(f"Best checkpoint by {ck['metric']} on the {ck['split']} split: {ck['best']}.")
+    parts.append(f"Every number and the metric signatures are in `{EVAL_JSON}`.")
+    return "\n\n".join(parts) + "\n"
+
+
+def ai_law_lines(card: CardSection) -> str:
+    """Kazakhstan's law on artificial intelligence: class, use, oversight, transparency."""
+    classes = "; ".join(f"{c}: {RISK_EXAMPLES[c]}" for c in ("low", "medium", "high"))
+    high = (
+        " The law treats high-risk systems like critical infrastructure, under strict control."
+        if card.risk_class == "high"
+        else ""
+    )
+    notices = "\n".join(f"- {LANGUAGE_NAMES[k]} ({k}): {v}" for k, v in AI_NOTICE.items())
+    return (
+        "Kazakhstan's law on artificial intelligence sorts systems into three risk classes "
+        f"({classes}) and asks for transparency and human oversight.\n\n"
+        f"- **Risk class: {card.risk_class}** (the trainer's own self-assessment, stated in "
+        f"the recipe's `card.risk_class`; not a legal opinion). Why: {card.risk_reason}.{high}\n"
+        f"- **Intended use:** {card.intended_use}.\n"
+        f"- **Human oversight:** {card.reviewer} reviews every answer before anyone relies "
+        "on it; the people concerned keep the right to human control and to appeal a "
+        "decision.\n"
+        "- **Transparency:** every answer shown to a person is marked as machine-generated, "
+        "with this notice:\n\n"
+        f"{notices}\n"
+    )
+
+
+def usage_lines(base: dict[str, Any]) -> str:
+    """How to run the adapter, with a base id the tools accept (or what to give instead)."""
+    bid = base["id"]
+    if bid.startswith("kazft:"):
+        note = (
+            f"The base, `{bid}`, is kazft's embedded tiny test model (random weights); kazft "
+            "resolves the name itself. For mlx-lm, build its folder first with `kazft model "
+            "tiny tiny-gemma3` and pass that folder.\n"
+        )
+        model = "tiny-gemma3"
+    elif base.get("local_folder"):
+        note = (
+            f"The base was a local folder (`{bid}`) on the machine that trained it, not a hub "
+            "id: give your copy of that model (`kazft verify` checks it is the same).\n"
+        )
+        model = "PATH/TO/" + bid
+    else:
+        note, model = "", bid
+    return (
+        note
+        + "```bash\nkazft verify BUNDLE --base "
+        + model
+        + "\n"
+        + "kazft generate --adapter BUNDLE"
+        + (f" --model {model}" if base.get("local_folder") else "")
+        + ' "Сұрақ..."\n'
+        + "mlx_lm.generate --model "
+        + model
+        + ' --adapter-path BUNDLE/mlx --prompt "..."\n```\n'
+    )
 
 
 def render_card(
@@ -171,24 +315,30 @@ def render_card(
         parts.append("\n".join(rows) + "\n\nEvery logged value is in `metrics.jsonl`.\n")
     else:
         parts.append("No metrics were recorded with this adapter.\n")
+    evaluation, why_not = find_eval(src)
+    parts += ["## Evaluation\n", eval_lines(evaluation) if evaluation else why_not + "\n"]
+    card = src.recipe.card if src.recipe is not None else CardSection()
+    parts += ["## AI law (Kazakhstan)\n", ai_law_lines(card)]
     parts += [
         "## How to use\n",
-        "```bash\nkazft verify BUNDLE --base " + base["id"] + "\n"
-        'kazft generate --adapter BUNDLE "Сұрақ..."\n'
-        "mlx_lm.generate --model "
-        + base["id"]
-        + ' --adapter-path BUNDLE/mlx --prompt "..."\n```\n',
+        usage_lines(base),
         "```python\nfrom peft import PeftModel\nmodel = PeftModel.from_pretrained(base_model, "
         '"BUNDLE/peft")\n```\n',
         "## Intended use\n",
-        "Answering questions in Kazakh in the domain of the training data, as an assistant "
-        "whose answers a person checks. Use the prompt format the adapter was trained with "
-        "(the base model's chat template; see the recipe's system prompt and template).\n",
+        f"{card.intended_use[:1].upper()}{card.intended_use[1:]}, in Kazakh, in the domain of "
+        "the training data. Use the prompt format the adapter was trained with (the base "
+        "model's chat template; see the recipe's system prompt and template).\n",
         "## Limitations\n",
         "- The adapter knows only what its training data and the base model contain; it can "
         "state wrong facts fluently, and it has no knowledge of changes after its data.\n"
-        "- It was evaluated only by the losses above; no human review is recorded here.\n"
-        "- Load it onto the exact base model recorded in `manifest.json`; on any other model "
+        + (
+            f"- It was evaluated by automatic metrics on {evaluation.get('records')} "
+            f"{evaluation.get('split')} records (above); no human review is recorded here.\n"
+            if evaluation
+            else "- It was evaluated only by the training losses above (no `kazft eval`); "
+            "no human review is recorded here.\n"
+        )
+        + "- Load it onto the exact base model recorded in `manifest.json`; on any other model "
         "it is meaningless.\n"
         + (
             "- Trained on a quantised base: on the full-precision base its outputs differ "

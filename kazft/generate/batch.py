@@ -171,10 +171,10 @@ def read_questions(path: str, stdin: TextIO | None = None) -> list[Question]:
     else:
         try:
             lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError) as err:
+            what = "is a folder" if isinstance(err, IsADirectoryError) else "no such file"
             raise DataError(
-                f"{path}: no such file; give a JSONL file of "
-                '{"instruction": ..., "input": ...} records'
+                f'{path}: {what}; give a JSONL file of {{"instruction": ..., "input": ...}} records'
             ) from None
     out: list[Question] = []
     problems: list[str] = []

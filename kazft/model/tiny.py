@@ -273,6 +273,8 @@ def build(
         raise KazftError(f"unknown layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
     if size not in SIZES:
         raise KazftError(f"unknown size {size!r}: choose one of {', '.join(SIZES)}")
+    if out.exists() and not out.is_dir():
+        raise KazftError(f"{out} is a file; give a folder for the model (it is created)")
     if out.exists() and any(out.iterdir()) and not force:
         raise KazftError(f"{out} already exists and is not empty; pass --force to replace it")
     s = SIZES[size]

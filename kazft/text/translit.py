@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 
 from kazft.text.alphabets import (
     CYRILLIC,
@@ -36,6 +37,21 @@ _CYR_WORD_RE = re.compile(r"[а-яёәғқңөұүһі]", re.IGNORECASE)
 MIN_FOREIGN_WORDS = 3
 FOREIGN_CONFIDENCE = 0.5
 UNDECIDED = 0.5
+# Citations and Latin abbreviations that stay as written when converting to
+# Cyrillic: "Smith et al.", "et al.", "e.g.", "Smith (2019)", "(Smith, 2019)".
+_NAME = r"[A-Z][a-z'’-]+"
+_CITATION_RE = re.compile(
+    rf"""
+      \b{_NAME}(?:\s+(?:and|&)\s+{_NAME})?\s+et\s+al\.?
+    | \bet\s+al\.?
+    | \b(?:e\.g\.|i\.e\.|etc\.|vs\.|cf\.|ibid\.|pp\.)
+    | \b{_NAME}(?:\s+(?:and|&)\s+{_NAME})?(?=\s*\(\d{{4}}[a-z]?\))
+    | (?<=\(){_NAME}(?:\s+(?:and|&)\s+{_NAME})?(?=,\s*\d{{4}})
+    """,
+    re.VERBOSE,
+)
+_KAZAKH_NAME_LETTERS = frozenset("qQıáóúýńǵäöüñşğū")
+_PRIVATE_RE = re.compile("[\ue000-\uf8ff]")
 
 
 def _is_russian(clause: str) -> bool:
@@ -70,6 +86,19 @@ class Transliterator:
         self.keep_foreign = keep_foreign
         self.counts: Counter[str] = Counter()
         self.votes: Counter[str] = Counter()
+        self.file_alphabet: str | None = None
+
+    def learn_file(self, texts: Iterable[str]) -> str | None:
+        """Read a whole file's texts first: the Kazakh Latin alphabet most of its
+        marked texts use becomes the alphabet of its texts without marker letters
+        ("1-bap. Jalpy erejeler." in a Latin 2021 file)."""
+        votes: Counter[str] = Counter()
+        for text in texts:
+            variant, confidence = latin_variant(text)
+            if variant is not None and confidence > UNDECIDED:
+                votes[variant] += 1
+        self.file_alphabet = votes.most_common(1)[0][0] if votes else None
+        return self.file_alphabet
 
     def __call__(self, text: str) -> str:
         # Look-alike letters (Latin "a" in a Cyrillic word) would survive as Latin.
@@ -78,12 +107,25 @@ class Transliterator:
         # The Latin alphabet is decided per text, not per clause: a short clause
         # may hold none of the letters that tell 2018 from 2021.
         latin_src = self._latin_source(fixed)
+        kept: list[str] = []
+        if latin_src is not None and self.keep_foreign and not _PRIVATE_RE.search(fixed):
+            fixed = _CITATION_RE.sub(lambda m: self._hold(m.group(), kept), fixed)
         out = "".join(self._clause(c, latin_src) for c in clauses(fixed))
+        if kept:
+            out = _PRIVATE_RE.sub(lambda m: kept[ord(m.group()) - 0xE000], out)
         if latin_src is not None and latin_src != self.to:
             self.counts[f"from_{latin_src}"] += 1
         self.counts["texts"] += 1
         self.counts["changed"] += out != text
         return out
+
+    def _hold(self, citation: str, kept: list[str]) -> str:
+        """A private-use placeholder for a citation, restored after conversion."""
+        if set(citation) & _KAZAKH_NAME_LETTERS or len(kept) >= 0x1000:
+            return citation  # a Kazakh name before a year: convert it
+        kept.append(citation)
+        self.counts["citations_kept"] += 1
+        return chr(0xE000 + len(kept) - 1)
 
     def _latin_source(self, text: str) -> str | None:
         if self.source in (LATIN2017, LATIN2018, LATIN2021):
@@ -97,6 +139,10 @@ class Transliterator:
         counts, _ = count_scripts(text)
         if counts[LATIN] <= counts[CYRILLIC]:
             return variant  # mostly Cyrillic: only marker letters make Latin words Kazakh
+        if self.file_alphabet is not None:
+            # The file was read in one alphabet; English clauses and foreign-looking
+            # words are still kept by _clause and latin_to_cyrillic.
+            return self.file_alphabet
         # No marker letters, or as many for 2018 as for 2021: read the text both
         # ways and keep the reading the language model finds Kazakh.
         reading, _ = kazakh_latin_reading(text)

@@ -75,3 +75,22 @@ def test_resume_latest_on_a_finished_run_says_so_without_loading(
     out = capsys.readouterr().out
     assert "already at step 2 of 2" in out and "raise train.iters" in out
     assert "checkpoint: None" not in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "usage"),
+    [
+        (["train", "r.yaml", "--bogus"], "usage: kazft train "),
+        (["data", "check", "r.yaml", "--bogus"], "usage: kazft data check "),
+        (["generate", "--bogus", "q"], "usage: kazft generate "),
+        (["--bogus"], "usage: kazft "),
+    ],
+)
+def test_a_stray_option_shows_the_usage_of_its_command(
+    argv: list[str], usage: str, capsys: pytest.CaptureFixture
+):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.startswith(usage), err
+    assert err.rstrip().endswith("error: unrecognized arguments: --bogus")

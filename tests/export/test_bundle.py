@@ -164,7 +164,9 @@ def test_model_card(hub_run, archive, runs, tmp_path):
     plain = tmp_path / "plain"
     export_bundle(load_source(runs["gemma3"].dir), plain, license_id="apache-2.0")
     card = (plain / "README.md").read_text()
-    assert "license: apache-2.0" in card and "legal" not in card.lower()
+    _, front, body = card.split("---\n", 2)
+    assert "license: apache-2.0" in front and "legal" not in yaml.safe_load(front)["tags"]
+    assert "Not legal advice" not in body  # (the AI-law section's default reason may say legal)
 
 
 @pytest.fixture
@@ -233,3 +235,11 @@ def test_bundle_folder_output_and_force(runs, tmp_path, capsys):
         ["export", str(runs["gemma3_text"].dir), "--format", "bundle", "--out", str(out)], capsys
     )
     assert rc == 2 and "--force" in err
+
+
+def test_card_usage_for_kazft_tiny_is_runnable(archive):
+    card = (verify_bundle(archive).folder / "README.md").read_text()
+    assert "mlx_lm.generate --model kazft:tiny" not in card  # mlx-lm cannot resolve it
+    assert "kazft model tiny tiny-gemma3" in card
+    assert "mlx_lm.generate --model tiny-gemma3 --adapter-path BUNDLE/mlx" in card
+    assert 'kazft generate --adapter BUNDLE "Сұрақ..."' in card

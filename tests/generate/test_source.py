@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kazft.errors import ModelError, RecipeError
+from kazft.errors import KazftError, ModelError
 from kazft.generate.engine import load_engine
 from kazft.generate.prompt import prompt_ids, question_messages
 from kazft.generate.source import parse_quantize, resolve_source, same_base
@@ -78,7 +78,7 @@ def test_question_is_rendered_as_training_rendered_it(run_dir: Path, engine_for)
             ModelError,
             r"--quantize '7': expected none, BITS",
         ),
-        ({"recipe": "no-such-recipe"}, RecipeError, "file not found"),
+        ({"recipe": "no-such-recipe"}, KazftError, "no recipe .no-such-recipe.: looked for"),
     ],
 )
 def test_bad_combinations(kwargs: dict, error: type, message: str):

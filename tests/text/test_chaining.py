@@ -95,3 +95,14 @@ def test_requested_fields_absent_fail(tmp_path, capsys):
     assert main(["data", "normalize", str(src), "--fields", "output", "-o", "-"]) != 0
     assert "has the field(s) output; fields found: text" in capsys.readouterr().err
     assert main(["data", "normalize", str(src), "--fields", "text", "-o", "-"]) == 0
+
+
+def test_translit_file_alphabet_in_the_cli(tmp_path, capsys):
+    src = tmp_path / "law.txt"
+    src.write_text(
+        "Qazaqstan Respūblikasynyñ Konstitusiasy.\n1-bap. Jalpy erejeler.\n", encoding="utf-8"
+    )
+    out = tmp_path / "o.txt"
+    assert main(["data", "translit", str(src), "--to", "cyrillic", "-o", str(out)]) == 0
+    assert out.read_text(encoding="utf-8").splitlines()[1] == "1-бап. Жалпы ережелер."
+    assert "latin2021" in capsys.readouterr().err

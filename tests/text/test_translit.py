@@ -190,3 +190,61 @@ def test_roundtrip_character_accuracy(sample, alphabet):
     # The first 400 texts keep the test fast; --measure runs on whole files.
     result = roundtrip(sample_lines(path)[:400], alphabet)
     assert result["char_accuracy"] >= FLOORS[sample], result
+
+
+# Held-out text: written before the converter was tuned (tests/text/data/translit).
+# heldout_kk.txt was measured once after tuning on tuning_kk.txt and the repository
+# texts: official-letter words 1.0, all Cyrillic words 0.99751, Latin tokens kept
+# 0.84375; one fix it prompted (a plain capital I is no Kazakh sign in API) raised
+# the last to 0.9375. heldout2_kk.txt, written before that fix, measured 0.99827 /
+# 0.99804 / 0.72414; after the fix it prompted (listed acronyms such as ЖОО are
+# never foreign) 1.0 / 0.99951 / 0.72414. docs/data-tools.md quotes the first
+# measurements. Floors sit a little under today's figures.
+HELDOUT = Path(__file__).parent / "data" / "translit"
+HELDOUT_FLOORS = {
+    "heldout_kk.txt": (0.999, 0.995, 0.9),
+    "heldout2_kk.txt": (0.999, 0.995, 0.7),
+}
+
+
+@pytest.mark.parametrize("alphabet", ["latin2018", "latin2021"])
+@pytest.mark.parametrize("name", list(HELDOUT_FLOORS))
+def test_heldout_word_classes(name, alphabet):
+    from kazft.text.accuracy import word_classes
+
+    lines = (HELDOUT / name).read_text(encoding="utf-8").splitlines()
+    r = word_classes(lines, alphabet)
+    official, cyrillic, latin = HELDOUT_FLOORS[name]
+    assert r["official_char_accuracy"] >= official, r
+    assert r["cyrillic_char_accuracy"] >= cyrillic, r
+    assert r["latin_kept"] >= latin, r
+
+
+@pytest.mark.parametrize(
+    ("latin", "cyrillic"),
+    [
+        # a loan's soft sign goes before a vowel suffix, stays before a consonant
+        ("Kásiporynnyń portfeli ósti.", "Кәсіпорынның портфелі өсті."),
+        ("Portfelden qujat aldy.", "Портфельден құжат алды."),
+        ("Modeli jaqsy.", "Моделі жақсы."),
+        # foreign Latin stays Latin: acronyms, hyphenated suffixes, citations
+        ("API men BERT-ti qoldandyq.", "API мен BERT-ті қолдандық."),
+        ("Smith et al. (2019) kórsetti.", "Smith et al. (2019) көрсетті."),
+        ("Bul ádis (Devlin, 2019) usynylǵan.", "Бұл әдіс (Devlin, 2019) ұсынылған."),
+        ("Mysaly, e.g. kitap.", "Мысалы, e.g. кітап."),
+        # Kazakh acronyms are converted; a plain word that spells one is not
+        ("QR men AQSh jáne TMD", "ҚР мен АҚШ және ТМД"),
+        ("Aq qar jaýdy.", "Ақ қар жауды."),
+    ],
+)
+def test_foreign_tokens_and_suffixes(latin, cyrillic):
+    assert transliterate(latin, "cyrillic", source="latin2018") == cyrillic
+
+
+def test_lines_without_markers_follow_the_file_alphabet():
+    tr = Transliterator("cyrillic")
+    lines = ["Qazaqstan Respūblikasynyñ Konstitusiasy.", "1-bap. Jalpy erejeler.", "Ol keldı."]
+    assert tr.learn_file(lines) == "latin2021"
+    assert [tr(x) for x in lines[1:]] == ["1-бап. Жалпы ережелер.", "Ол келді."]
+    # English clauses in the same file are still kept
+    assert tr("The employer must pay wages on time.") == "The employer must pay wages on time."

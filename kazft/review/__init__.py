@@ -1,0 +1,1 @@
+"""kazft review: blind human review of an adapter against another system."""
