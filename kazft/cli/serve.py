@@ -211,13 +211,38 @@ def run(args: argparse.Namespace) -> int:
         log_level="info",
         server_header=False,
     )
-    server = uvicorn.Server(config)
+    server = _server_class()(config)
+    server.before_deadline = lambda: app.state.scheduler.cut_all()
     sock = _bind(settings.host, settings.port)
     bound = sock.getsockname()
     host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
     print(banner(registry, settings, f"http://{host}:{bound[1]}"), file=sys.stderr, flush=True)
     server.run(sockets=[sock])  # SIGINT/SIGTERM: stop accepting, finish or cancel, exit
     return 0
+
+
+def _server_class() -> Any:
+    import threading
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server; on SIGTERM/SIGINT it stops accepting and waits up to
+        --shutdown-timeout for answers in flight. Just before that deadline the
+        remaining answers are ended cleanly ("length"), not dropped."""
+
+        before_deadline: Any = None
+        _timer: Any = None
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            if self._timer is None and self.before_deadline is not None:
+                wait = max(0.0, (self.config.timeout_graceful_shutdown or 0) - 1.0)
+                self._timer = threading.Timer(wait, self.before_deadline)
+                self._timer.daemon = True
+                self._timer.start()
+
+    return Server
 
 
 def _bind(host: str, port: int) -> Any:

@@ -211,13 +211,19 @@ async def events(
 ) -> AsyncIterator[Event]:
     """The job's events; cancels the job if the consumer stops early or the client leaves."""
     assert prep.job is not None and prep.queue is not None
+    checked = time.monotonic()
     try:
         while True:
             try:
-                event = await asyncio.wait_for(prep.queue.get(), timeout=0.5)
+                event = await asyncio.wait_for(prep.queue.get(), timeout=0.25)
             except asyncio.TimeoutError:
-                if disconnected is not None and await disconnected():
+                event = None
+            # Tokens may arrive without a pause: look for a gone client on a clock.
+            if disconnected is not None and time.monotonic() - checked > 0.25:
+                checked = time.monotonic()
+                if await disconnected():
                     return
+            if event is None:
                 continue
             yield event
             if event.kind != "text":

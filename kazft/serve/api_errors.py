@@ -99,10 +99,13 @@ def install(app: FastAPI) -> None:
     async def _http(_: Request, err: StarletteHTTPException) -> JSONResponse:
         status = err.status_code
         text = err.detail if isinstance(err.detail, str) else "invalid request"
+        code = None
         if status == 400:
             text = f"the body could not be parsed ({text})"
         return JSONResponse(
-            error_body(status, text), status_code=status, headers=getattr(err, "headers", None)
+            error_body(status, text, code=code),
+            status_code=status,
+            headers=getattr(err, "headers", None),
         )
 
     @app.exception_handler(Exception)

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from kazft import __version__
 from kazft.serve import api_errors, chat, completions, models, ops
@@ -71,13 +71,7 @@ def create_app(registry: Registry, settings: ServeSettings | None = None) -> Fas
         page = importlib.import_module("kazft.serve.page")
         app.include_router(page.router)
 
-    @app.middleware("http")
-    async def count(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        route = request.scope.get("route")
-        endpoint = getattr(route, "path", "other")  # templates only: no label per random URL
-        metrics.requests.labels(endpoint, str(response.status_code)).inc()
-        return response
+    app.add_middleware(CountRequests, metrics=metrics)
 
     if settings.allow_origins:
         from fastapi.middleware.cors import CORSMiddleware
@@ -91,3 +85,31 @@ def create_app(registry: Registry, settings: ServeSettings | None = None) -> Fas
         )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
+
+
+class CountRequests:
+    """Pure ASGI middleware: requests by route template and status. (Starlette's
+    BaseHTTPMiddleware would hide a client's disconnect from the handlers.)"""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def tracking(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        finally:
+            route = scope.get("route")
+            endpoint = getattr(route, "path", "other")  # templates: no label per random URL
+            self.metrics.requests.labels(endpoint, str(status)).inc()

@@ -73,7 +73,11 @@ def require_key(request: Request) -> None:
 
 
 class BodyLimit:
-    """ASGI middleware: 413 for a body over ``limit`` bytes, checked as it arrives."""
+    """ASGI middleware: 413 for a body over ``limit`` bytes, checked as it arrives.
+
+    Hand-written because FastAPI's own ``max_body_size`` answers in plain text;
+    clients of this API expect OpenAI's JSON error shape on every 4xx.
+    """
 
     def __init__(self, app: Any, limit: int) -> None:
         self.app = app

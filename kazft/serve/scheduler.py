@@ -176,6 +176,7 @@ class Scheduler:
         self._lock = threading.Condition()
         self._pending = 0  # submitted and not finished
         self._stopping = False
+        self._cut = False
         self.counters = Counters()
         self._thread = threading.Thread(target=self._run, name="kazft-decoder", daemon=True)
         self._thread.start()
@@ -210,6 +211,13 @@ class Scheduler:
     def cancel(self, job: Job) -> None:
         with self._lock:
             job.cancelled = True
+            self._lock.notify()
+
+    def cut_all(self) -> None:
+        """End every answer now with finish_reason "length" (shutdown deadline), so
+        each client gets a complete reply instead of a dropped connection."""
+        with self._lock:
+            self._cut = True
             self._lock.notify()
 
     def stalled_for(self) -> float:
@@ -270,8 +278,8 @@ class Scheduler:
         return ids, self._prefix_cache[slot]
 
     def _admit(self, job: Job) -> None:
-        if job.cancelled:
-            self._finish(job, "stop")
+        if job.cancelled or self._cut:
+            self._finish(job, "stop" if job.cancelled else "length")
             return
         job.detok = self.tokenizer.detokenizer
         prompt, cache, before = job.ids, None, []
@@ -302,7 +310,7 @@ class Scheduler:
             if job.cancelled:
                 gone.append(uid)
                 self._finish(job, "stop")
-            elif now > job.deadline:
+            elif now > job.deadline or self._cut:
                 gone.append(uid)
                 self._finish(job, "length")
         if gone:

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: "5" is not a number and 1 is not true (OpenAI refuses both too).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class TextPart(Strict):
