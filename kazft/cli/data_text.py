@@ -423,7 +423,7 @@ def register_verbs(verbs: Any) -> None:
         "inputs",
         nargs="+",
         metavar="INPUT",
-        help=".pdf, .png/.jpg/.tif (OCR), .html, .docx, .txt or .md files",
+        help=".pdf, .png/.jpg/.tif (OCR), .html, .docx, .txt or .md files, or folders of them",
     )
     _common(
         p,
