@@ -84,6 +84,8 @@ def _ocr_pil(images: list[Any], width_in: float, lang: str) -> OcrPage:
         for k, image in enumerate(images):
             dpi = max(70, min(1200, round(image.width / width_in)))
             file = Path(tmp) / f"page-{k}.png"
+            if image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
+                image = image.convert("RGB")  # CMYK and other scanner modes: PNG cannot hold them
             image.save(file, dpi=(dpi, dpi))
             for page in ocr_image(file, lang):
                 offset = max((p for _, p in merged.lines), default=0)
