@@ -240,8 +240,12 @@ def main(argv: list[str] | None = None) -> int:
 
         # Small enough to finish in minutes: the tiny model on a CPU, mid with Metal/CUDA.
         spec = ModelSpec("mid") if fast else ModelSpec("tiny")
+        # Memory with 1 and 2 adapters on the real 4B shapes (2 layers on a CPU).
+        big = ModelSpec("gemma-3-4b", layers=None if fast else 2)
         try:
-            results["serve"] = serve.run_case(ensure_model(spec, workdir, log), workdir, log)
+            results["serve"] = serve.run_case(
+                ensure_model(spec, workdir, log), workdir, log, ensure_model(big, workdir, log)
+            )
         except RuntimeError as err:
             notes.append(f"serve {spec.name}: not measured ({err})")
     if "dataprep" in only:

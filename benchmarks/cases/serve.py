@@ -39,7 +39,7 @@ from benchmarks.models import BuiltModel
 
 CLIENTS = (1, 4, 8)
 MAX_TOKENS = 48
-REQUESTS = {1: 8, 4: 16, 8: 24}  # per run, split evenly over the clients
+REQUESTS = {1: 12, 4: 24, 8: 48}  # per run, split evenly over the clients
 
 
 def questions(n: int) -> list[str]:
@@ -244,7 +244,9 @@ def kazft_metrics(url: str) -> dict:
     return out
 
 
-def run_case(model: BuiltModel, workdir: Path, log: Any = print) -> dict:
+def run_case(
+    model: BuiltModel, workdir: Path, log: Any = print, memory_model: BuiltModel | None = None
+) -> dict:
     ads = adapters(model, workdir)
     qs = questions(64)
     logs = workdir / "logs"
@@ -301,11 +303,42 @@ def run_case(model: BuiltModel, workdir: Path, log: Any = print) -> dict:
                 kz.stop()
     finally:
         mlx.stop()
-    result["summary"] = summarise(result["runs"])
+    if memory_model is not None:
+        try:
+            result["memory"] = memory_case(memory_model, workdir, log)
+        except RuntimeError as err:
+            result["memory"] = {"error": str(err)}
+    result["summary"] = summarise(result["runs"], result.get("memory"))
     return result
 
 
-def summarise(runs: list[dict]) -> dict:
+def memory_case(model: BuiltModel, workdir: Path, log: Any = print) -> dict:
+    """kazft serve's memory with one adapter and with two, on a model with the real
+    Gemma 3 4B shapes (reduced depth): the servers load, answer one short request per
+    adapter, and report MLX active/peak memory (/metrics) and peak RSS."""
+    ads = adapters(model, workdir)
+    out: dict[str, Any] = {"model": model.as_dict()}
+    for n in (1, 2):
+        port = free_port()
+        argv = [sys.executable, "-m", "kazft", "serve", "--port", str(port)]
+        for k in range(n):
+            argv += ["--adapter", f"a{k}={ads[k]}"]
+        log(f"serve memory {model.spec.name}: kazft with {n} adapter(s)")
+        server = Server(
+            f"kazft serve ({n})", argv, port, workdir / "logs" / f"serve.memory-{n}.log"
+        )
+        try:
+            server.wait()
+            for k in range(n):
+                body = request_body("kazft", f"a{k}", questions(1)[0]) | {"max_tokens": 4}
+                one_request(server.url, body)
+            out[str(n)] = kazft_metrics(server.url) | {"peak_rss_gb": server.peak_rss_gb()}
+        finally:
+            server.stop()
+    return out
+
+
+def summarise(runs: list[dict], memory: dict | None = None) -> dict:
     def get(tool: str, clients: int, n: int) -> dict:
         return next(
             (r for r in runs if (r["tool"], r["clients"], r["adapters"]) == (tool, clients, n)), {}
@@ -316,9 +349,16 @@ def summarise(runs: list[dict]) -> dict:
 
     one = ratio(get("kazft", 1, 1).get("tokens_s"), get("mlx-lm", 1, 1).get("tokens_s"))
     eight = ratio(get("kazft", 8, 2).get("tokens_s"), get("mlx-lm", 8, 2).get("tokens_s"))
-    m1 = get("kazft", 8, 1).get("metrics", {}).get("kazft_memory_peak_bytes")
-    m2 = get("kazft", 8, 2).get("metrics", {}).get("kazft_memory_peak_bytes")
-    r1, r2 = get("kazft", 8, 1).get("peak_rss_gb"), get("kazft", 8, 2).get("peak_rss_gb")
+    one_, two = (memory or {}).get("1"), (memory or {}).get("2")
+    if not (one_ and two):  # no 4B-shape memory case: the throughput servers' figures
+        one_ = get("kazft", 8, 1).get("metrics", {}) | {
+            "peak_rss_gb": get("kazft", 8, 1).get("peak_rss_gb")
+        }
+        two = get("kazft", 8, 2).get("metrics", {}) | {
+            "peak_rss_gb": get("kazft", 8, 2).get("peak_rss_gb")
+        }
+    m1, m2 = one_.get("kazft_memory_peak_bytes"), two.get("kazft_memory_peak_bytes")
+    r1, r2 = one_.get("peak_rss_gb"), two.get("peak_rss_gb")
     return {
         "tokens_s_ratio_1_client": one,
         "target_1_client": one is not None and one >= 1.0,
@@ -327,6 +367,9 @@ def summarise(runs: list[dict]) -> dict:
         "mlx_peak_2_over_1_adapter": ratio(m2, m1),
         "rss_peak_2_over_1_adapter": ratio(r2, r1),
         "target_memory": (ratio(m2, m1) or 9) <= 1.05 and (ratio(r2, r1) or 9) <= 1.05,
+        "memory_model": (memory or {}).get("model", {}).get("name"),
+        "adapter_bytes_1_2": [one_.get("kazft_adapter_bytes"), two.get("kazft_adapter_bytes")],
+        "mlx_peak_gb_1_2": [m / 1e9 if m else None for m in (m1, m2)],
     }
 
 
@@ -376,8 +419,10 @@ def markdown_rows(result: dict) -> tuple[list[str], list[str]]:
         f"({'met' if s['target_1_client'] else 'NOT met'}); 8 clients over 2 adapters >= 2x: "
         f"{x(s['tokens_s_ratio_8_clients_2_adapters'])} "
         f"({'met' if s['target_8_clients_2_adapters'] else 'NOT met'}); kazft memory with 2 adapters "
-        f"/ with 1: MLX peak {x(s['mlx_peak_2_over_1_adapter'])}, peak RSS "
-        f"{x(s['rss_peak_2_over_1_adapter'])} ({'met' if s['target_memory'] else 'NOT met'}, <= 1.05x).",
+        f"/ with 1 ({s.get('memory_model') or name}): MLX peak {x(s['mlx_peak_2_over_1_adapter'])} "
+        f"({_gb(s.get('mlx_peak_gb_1_2'))}), peak RSS {x(s['rss_peak_2_over_1_adapter'])}, "
+        f"adapters' side tensors {_mb(s.get('adapter_bytes_1_2'))} "
+        f"({'met' if s['target_memory'] else 'NOT met'}, <= 1.05x).",
         f"serve {name}: {MAX_TOKENS} max tokens, greedy, streamed; requests per run "
         f"{REQUESTS}; prompt tokens seen (kazft / mlx-lm must match): "
         + "; ".join(
@@ -392,3 +437,15 @@ def markdown_rows(result: dict) -> tuple[list[str], list[str]]:
                 f"serve {name} {r['tool']} {r['clients']}c/{r['adapters']}a errors: {r['errors']}"
             )
     return rows, notes
+
+
+def _gb(pair: Any) -> str:
+    if not pair or None in pair:
+        return "-"
+    return f"{pair[0]:.3f} vs {pair[1]:.3f} GB"
+
+
+def _mb(pair: Any) -> str:
+    if not pair or None in pair:
+        return "-"
+    return f"{pair[0] / 1e6:.1f} vs {pair[1] / 1e6:.1f} MB"

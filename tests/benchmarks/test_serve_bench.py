@@ -3,7 +3,7 @@ asserted): targets, ratios and the table rows."""
 
 from __future__ import annotations
 
-from benchmarks.cases.serve import bodies_for, markdown_rows, summarise
+from benchmarks.cases.serve import REQUESTS, bodies_for, markdown_rows, summarise
 
 
 def run(tool: str, clients: int, adapters: int, tps: float, peak: float, rss: float) -> dict:
@@ -44,9 +44,10 @@ def test_summary_targets_and_rows() -> None:
 
 def test_two_adapters_alternate_per_client() -> None:
     bodies = bodies_for("kazft", 4, 2, ["a0", "a1"], ["q1", "q2", "q3"])
-    assert len(bodies) == 4 and all(len(b) == 4 for b in bodies)
-    assert [b["model"] for b in bodies[0]] == ["a0", "a1", "a0", "a1"]
-    assert [b["model"] for b in bodies[1]] == ["a1", "a0", "a1", "a0"]
+    per = REQUESTS[4] // 4
+    assert len(bodies) == 4 and all(len(b) == per for b in bodies)
+    assert [b["model"] for b in bodies[0]] == ["a0", "a1"] * (per // 2)
+    assert [b["model"] for b in bodies[1]] == ["a1", "a0"] * (per // 2)
     mlx = bodies_for("mlx-lm", 1, 2, [("base", "A"), ("base", "B")], ["q"])
-    assert [b["adapters"] for b in mlx[0]] == ["A", "B"] * 4
+    assert [b["adapters"] for b in mlx[0]] == ["A", "B"] * (REQUESTS[1] // 2)
     assert mlx[0][0]["messages"][0]["role"] == "system"
