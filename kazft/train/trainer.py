@@ -44,10 +44,10 @@ from kazft.train.callbacks import (
     StepStats,
     perplexity,
 )
-from kazft.train.checkpoint import atomic_write, read_pointer
+from kazft.train.checkpoint import atomic_write, read_pointer, step_name
 from kazft.train.frozen_cache import open_cache
 from kazft.train.loss import loss_fn as default_loss
-from kazft.train.saving import save
+from kazft.train.saving import save, versions
 from kazft.train.schedule import lr_at
 from kazft.train.signals import StopFlag
 from kazft.train.step import (
@@ -57,6 +57,7 @@ from kazft.train.step import (
     segments_of,
     token_ids,
 )
+from kazft.train.world import World, dropout_seed, recipe_hash
 
 
 @dataclass
@@ -104,8 +105,14 @@ def train(
     compiled: bool = True,
     resume_command: str | None = None,
     log: Callable[[str], None] = print,
+    world: World | None = None,
 ) -> Result:
-    """Train ``recipe``; ``resume`` is ``latest``, a checkpoint folder or name."""
+    """Train ``recipe``; ``resume`` is ``latest``, a checkpoint folder or name.
+
+    ``world``: this process's rank (kazft.train.world.join); one process by default.
+    Rank 0 alone chooses the checkpoint, writes files and reports; the others get
+    its state by broadcast and print only warnings.
+    """
     from kazft.data.sources import check_sources
     from kazft.model.lora import adapter_config
     from kazft.model.quantize import base_config
@@ -117,26 +124,42 @@ def train(
 
         maybe_set_recommended_wired_limit()  # keep the weights resident on Apple Silicon
     run_dir = Path(recipe.output.dir)
-    ckpt = setup.prepare_output(recipe, resume, overwrite)
+    world = world or World()
+    if not world.main:
+        shout = log
+        log = lambda s: shout(f"rank {world.rank}: {s}") if s.startswith("warning") else None  # noqa: E731
+    ckpt = setup.prepare_output(recipe, resume, overwrite) if world.main else None
     state: dict[str, Any] = resuming.read_state(ckpt) if ckpt else {}
     if ckpt:
         for note in resuming.check_compatible(ckpt, recipe, state, force):
             log(f"resume: {note}")
+    finished = ckpt is not None and int(state.get("step", 0)) >= recipe.train.iters
+    if world.size > 1:  # only rank 0 looked at the checkpoint
+        finished = bool(world.broadcast_ints([int(finished)], "rank 0's resume check")[0])
+    if finished:  # nothing to train: say so before loading anything
         done_at = int(state.get("step", 0))
-        if done_at >= recipe.train.iters:  # nothing to train: say so before loading anything
-            log(
-                f"already at step {done_at} of {recipe.train.iters}; raise train.iters to "
-                f"extend the run (e.g. --set train.iters={done_at * 2} --resume latest). "
-                f"Nothing was trained; the checkpoint is {ckpt}"
-            )
-            return Result(run_dir, done_at, checkpoint=ckpt)
+        log(
+            f"already at step {done_at} of {recipe.train.iters}; raise train.iters to "
+            f"extend the run (e.g. --set train.iters={done_at * 2} --resume latest). "
+            f"Nothing was trained; the checkpoint is {ckpt}"
+        )
+        world.close()
+        return Result(run_dir, done_at, checkpoint=ckpt)
     check_sources(recipe.data)  # a missing data file is reported before the model loads
+    have = versions()
+    world.check_same(
+        {
+            **{f"{k} version": have[k] for k in ("kazft", "mlx", "mlx_lm")},
+            "recipe (sha256)": recipe_hash(recipe),
+        }
+    )
     grad_ckpt = setup.check_memory(recipe, base_config(recipe.model), log)
     model, tokenizer, base, summary = setup.load_model(recipe, grad_ckpt, log)
     if data is None:
         data = setup.load_data(recipe, tokenizer, log)
     optimizer = make_optimizer(recipe)
     optimizer.init(model.trainable_parameters())
+    world.check_same({"training data (fingerprint)": data.fingerprint}, " of the data")
     if ckpt:
         resuming.check_data(state, data.fingerprint, force, ckpt)
         state = resuming.restore(ckpt, model, optimizer)
@@ -147,22 +170,36 @@ def train(
                 f"{run_dir / 'checkpoints'}/superseded-from-{ckpt.name}/"
             )
         log(f"resuming from {ckpt} (step {state['step']}, micro-batch {state['data_position']})")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(run_dir / "recipe.yaml", recipe.to_yaml())
+    if world.size > 1:
+        # Every rank starts from rank 0's state: its checkpoint may be on rank 0's disk only.
+        at = world.broadcast_ints(
+            [int(state.get("step", 0)), int(state.get("data_position", 0))], "rank 0's resume point"
+        )
+        state = {**state, "step": at[0], "data_position": at[1]}
+        model.update(world.broadcast_tree(model.trainable_parameters(), "rank 0's adapter"))
+        optimizer.state = world.broadcast_tree(optimizer.state, "rank 0's optimiser state")
+        mx.eval(model.parameters(), optimizer.state)
+    if world.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(run_dir / "recipe.yaml", recipe.to_yaml())
 
     tr = recipe.train
     command = resume_command or f"kazft train {recipe.source or 'RECIPE'} --resume latest"
-    cbs: list[Callback] = [
-        MetricsLog(run_dir / "metrics.jsonl"),
-        LossPlot(run_dir / "metrics.jsonl", run_dir / "loss.png"),
-    ]
-    cbs += [Progress(bar=progress)] if progress is not None else []
+    cbs: list[Callback] = []
+    if world.main:
+        cbs += [
+            MetricsLog(run_dir / "metrics.jsonl"),
+            LossPlot(run_dir / "metrics.jsonl", run_dir / "loss.png"),
+        ]
+        cbs += [Progress(bar=progress)] if progress is not None else []
     cbs += list(callbacks)
     # None: sized once per process from the memory available (chunked_ce.auto_chunk).
     chunk = None if tr.loss_chunk == "auto" else tr.loss_chunk
     # With the frozen-layer cache the step starts at the first LoRA layer from
     # the cached hidden state (the same numbers; kazft.train.frozen_cache).
-    cache = open_cache(recipe, model, base, data, run_dir, log)
+    # Ranks sharing a disk keep their own caches (each caches the rows it computes).
+    cache_dir = run_dir if world.main else run_dir / f".rank-{world.rank}"
+    cache = open_cache(recipe, model, base, data, cache_dir, log)
     inputs_of = cache.inputs if cache else token_ids
     loss = partial(loss, chunk=chunk, **({"start": cache.start} if cache else {}))
     micro_grad, update = make_step_functions(model, optimizer, loss, tr.grad_clip, compiled)
@@ -175,6 +212,10 @@ def train(
     last_loss, val_loss, result = math.nan, None, Result(run_dir, step)
     per_epoch = data.batches_per_epoch
     window: list[StepStats] = []
+
+    last_saved = [f"{ckpt} (step {step})" if ckpt else "none yet (the run starts afresh)"]
+    if world.watchdog is not None:
+        world.watchdog.last_checkpoint = lambda: last_saved[0]
 
     def checkpoint(step: int, val: float | None) -> Path:
         info = {
@@ -193,8 +234,13 @@ def train(
             "train_examples": data.train_examples,
             "grad_checkpoint": grad_ckpt,
             "base_cache_key": base.key,
+            "world_size": world.size,
             **counters,
         }
+        last_saved[0] = f"{run_dir / 'checkpoints' / step_name(step)} (step {step}, on rank 0)"
+        if not world.main:
+            result.checkpoint = run_dir / "checkpoints" / step_name(step)
+            return result.checkpoint
         path = save(
             run_dir,
             step,
@@ -239,15 +285,25 @@ def train(
             run = RunInfo(run_dir, tr.iters, step, stop, {"lora": summary})
             for cb in cbs:
                 cb.on_begin(run)
-            if step == 0 and data.valid:
+            if step == 0 and data.valid and world.main:
                 validate(0)  # the baseline: the adapter starts as a no-op
             while step < tr.iters:
                 t0 = time.perf_counter()
-                batches = [data.batch(position + j) for j in range(tr.grad_accum)]
-                n_step = sum(b.n_trained for b in batches)
+                # This rank's share of the step's micro-batches; the counts of all of them.
+                mine = world.share(tr.grad_accum)
+                batches = [data.batch(position + j) for j in mine]
+                n_step, n_tok, n_ex = world.sum_counts(
+                    [
+                        sum(b.n_trained for b in batches),
+                        sum(b.n_tokens for b in batches),
+                        sum(b.n_examples for b in batches),
+                    ],
+                    step + 1,
+                )
                 inv_n = mx.array(1.0 / max(n_step, 1), mx.float32)
                 grads, loss_sum = None, 0.0
-                for b in batches:
+                for j, b in zip(mine, batches, strict=True):
+                    mx.random.seed(dropout_seed(tr.seed, position + j))
                     ls, _, g = micro_grad(
                         inputs_of(b),
                         mx.array(b.targets),
@@ -258,6 +314,12 @@ def train(
                     grads = g if grads is None else tree_map(mx.add, grads, g)
                     mx.eval(ls, grads)
                     loss_sum += ls.item()
+                grads, loss_sum, stops = world.reduce_step(
+                    grads, loss_sum, stop.reason, step + 1, model.trainable_parameters()
+                )
+                # One process: the flag as it stands at the end of the step. Several: the
+                # requests every rank sent with its gradients (a later one counts next step).
+                agreed = " and ".join(f"{why} on rank {r}" for r, why in stops.items())
                 last_loss = loss_sum / max(n_step, 1)
                 if not math.isfinite(last_loss):
                     raise _diverged(step + 1, "training loss", last_loss, run_dir, recipe)
@@ -276,10 +338,10 @@ def train(
                     last_loss,
                     optimizer.learning_rate.item(),
                     norm.item(),
-                    sum(b.n_tokens for b in batches),
+                    n_tok,
                     n_step,
                     time.perf_counter() - t0,
-                    sum(b.n_examples for b in batches),
+                    n_ex,
                 )
                 counters["tokens"] += stats.n_tokens
                 counters["trained_tokens"] += stats.n_trained
@@ -288,7 +350,8 @@ def train(
                 window.append(stats)
                 for cb in cbs:
                     cb.on_step(stats)
-                if step % tr.report_every == 0 or step == tr.iters or stop:
+                stopping = stop.reason if world.size == 1 else agreed or None
+                if step % tr.report_every == 0 or step == tr.iters or stopping:
                     secs = sum(s.seconds for s in window) or 1e-9
                     m = {
                         "step": step,
@@ -308,20 +371,20 @@ def train(
                         cb.on_report(m)
                     window.clear()
                 val_loss = None
-                if data.valid and (step % tr.eval_every == 0 or step == tr.iters):
+                if data.valid and world.main and (step % tr.eval_every == 0 or step == tr.iters):
                     val_loss = validate(step)
                     result.val_loss = val_loss
-                if step % tr.save_every == 0 or step == tr.iters or stop:
+                if step % tr.save_every == 0 or step == tr.iters or stopping:
                     checkpoint(step, val_loss)
-                if stop and step < tr.iters:
+                if stopping and step < tr.iters:
                     if cache:
                         log(f"{cache.report()}; kept for --resume")
                     raise Interrupted(
-                        f"stopped by {stop.reason} at step {step} of {tr.iters}; saved "
+                        f"stopped by {stopping} at step {step} of {tr.iters}; saved "
                         f"{result.checkpoint}. Resume with:\n  {command}"
                     )
         result.step = step
-        if data.test:
+        if data.test and world.main:
             # Test rows are seen once: computed, not cached.
             test_inputs = partial(cache.inputs, keep=False) if cache else token_ids
             result.test_loss = evaluate(model, data.test, loss, test_inputs)
@@ -340,6 +403,7 @@ def train(
     finally:
         for cb in cbs:
             cb.close()
+        world.close()
     _print_summary(result, log)
     return result
 
