@@ -58,6 +58,13 @@ def run(args: argparse.Namespace) -> int:
     if me.size > 1:
         import os
         import socket
+        import sys
+
+        # mlx.launch relays each rank's output through a pipe: send it line by line.
+        for stream in (sys.stdout, sys.stderr):
+            reconfigure = getattr(stream, "reconfigure", None)
+            if reconfigure is not None:
+                reconfigure(line_buffering=True)
 
         print(
             f"rank {me.rank} of {me.size} (pid {os.getpid()} on {socket.gethostname()}) "

@@ -146,7 +146,7 @@ def run_launcher(cmd: Sequence[str]) -> int:
             os.killpg(proc.pid, sig)
 
     old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
-    codes: dict[int, int] = {}
+    codes: list[int] = []  # in the order the ranks ended
     try:
         assert proc.stderr is not None
         for raw in proc.stderr:
@@ -155,11 +155,11 @@ def run_launcher(cmd: Sequence[str]) -> int:
             m = _RANK_EXIT.search(raw.decode(errors="replace"))
             if m:
                 code = int(m.group(2))
-                codes[int(m.group(1))] = 128 - code if code < 0 else code
+                codes.append(128 - code if code < 0 else code)
         proc.wait()
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-    # mlx.launch itself exits 0 whatever its ranks did: report theirs (rank 0's first).
-    failed = [codes[r] for r in sorted(codes) if codes[r]]
-    return failed[0] if failed else proc.returncode
+    # mlx.launch itself exits 0 whatever its ranks did: report the first rank that
+    # failed (it ended first; mlx.launch then terminates the others).
+    return codes[0] if codes else proc.returncode

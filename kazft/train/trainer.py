@@ -379,6 +379,7 @@ def train(
                 if stopping and step < tr.iters:
                     if cache:
                         log(f"{cache.report()}; kept for --resume")
+                    world.barrier(f"rank 0's checkpoint of step {step}")  # saved before any exits
                     raise Interrupted(
                         f"stopped by {stopping} at step {step} of {tr.iters}; saved "
                         f"{result.checkpoint}. Resume with:\n  {command}"

@@ -22,11 +22,23 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 
+# The connect-phase watcher: waits for its stdin to close; past the deadline it
+# prints the message and kills the rank it watches.
+_WATCHER = """
+import os, select, signal, sys
+pid, timeout, msg = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+ready, _, _ = select.select([sys.stdin], [], [], timeout)
+if not ready:
+    sys.stderr.write("\\n" + msg + "\\n")
+    sys.stderr.flush()
+    os.kill(pid, signal.SIGKILL)
+"""
 # Exit code of a rank that gave up on the others (distinct from errors, 2, and Ctrl-C, 130).
 EXIT_PEER_LOST = 3
 PROBE_SECONDS = 2.0
@@ -119,6 +131,26 @@ class Watchdog:
             sys.stderr.write("\n" + msg + "\n")
             sys.stderr.flush()
         os._exit(EXIT_PEER_LOST)
+
+    @contextlib.contextmanager
+    def connecting(self, timeout: float, advice: str) -> Iterator[None]:
+        """Bound ``mx.distributed.init``, which holds the GIL while it waits for the
+        other ranks (so the watchdog thread cannot run): a small watcher process
+        prints the message and kills this one (SIGKILL) if the time passes."""
+        msg = (
+            f"kazft: rank {self.rank}: error: the other ranks did not connect within "
+            f"{timeout:g} s. {advice}"
+        )
+        watcher = subprocess.Popen(
+            [sys.executable, "-c", _WATCHER, str(os.getpid()), f"{timeout}", msg],
+            stdin=subprocess.PIPE,
+        )
+        try:
+            yield
+        finally:
+            assert watcher.stdin is not None
+            watcher.stdin.close()  # connected (or failed): the watcher exits quietly
+            watcher.wait()
 
     def stop(self) -> None:
         self._done.set()

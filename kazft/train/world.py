@@ -129,6 +129,11 @@ class World:
         y = self._sum(mx.array(list(counts), mx.int64), f"the token counts of step {step}")
         return [int(v) for v in _values(y)]
 
+    def barrier(self, what: str) -> None:
+        """Wait until every rank gets here."""
+        if self.size > 1:
+            self._sum(mx.array([0], mx.int32), what)
+
     def reduce_step(
         self, grads: dict | None, loss_sum: float, stop_reason: str | None, step: int, like: Any
     ) -> tuple[dict, float, dict[int, str]]:
@@ -256,7 +261,7 @@ def join(
     dog = Watchdog(rank, addresses, last_checkpoint)
     advice = connect_advice(addresses, rank) if addresses else "check the MPI set-up"
     try:
-        with dog.waiting("connecting to the other ranks", connect_timeout, advice):
+        with dog.connecting(connect_timeout, advice):
             group = mx.distributed.init(strict=True, backend="ring" if addresses else "any")
     except RuntimeError as err:
         dog.stop()
