@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -84,10 +85,8 @@ class Run:
 
     def kill_all(self) -> None:
         for pid in [*self.pids.values(), self.proc.pid]:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 @pytest.fixture
@@ -186,11 +185,15 @@ def test_a_lost_rank_ends_the_survivor_with_the_missing_rank_named(
 ) -> None:
     out = tmp_path / how
     recipe = _recipe(qa_file, out, train={"iters": 40, "grad_accum": 4, "save_every": 2})
-    timeout = 8.0
+    # A frozen rank is only noticed by the timeout; a killed one at once (its socket closes).
+    timeout = 20.0 if how == "freeze" else 60.0
     runs.append(run := Run(str(recipe.source), "-n", "2", "--step-timeout", f"{timeout:g}"))
     run.wait_for(r"saved checkpoint .*step-000002")
     t0 = time.monotonic()
-    os.kill(run.pids[1], signal.SIGKILL if how == "kill" else signal.SIGSTOP)
+    try:
+        os.kill(run.pids[1], signal.SIGKILL if how == "kill" else signal.SIGSTOP)
+    except ProcessLookupError:
+        raise AssertionError(f"rank 1 ended early:\n{run.text}") from None
     if how == "freeze":
         run.wait_for(r"rank 0: error", timeout=timeout + 30)
         os.kill(run.pids[1], signal.SIGKILL)  # the launcher waits for it
@@ -204,6 +207,6 @@ def test_a_lost_rank_ends_the_survivor_with_the_missing_rank_named(
     else:
         assert f"no answer from the other ranks within {timeout:g} s" in text
         assert "rank 1 is running but not responding" in text
-        assert took < timeout + 20
+    assert took < timeout + 20
     assert re.search(r"The last checkpoint is \S+step-0000\d\d \(step \d+, on rank 0\)", text)
     assert f"exited with code {EXIT_PEER_LOST}" in text  # mlx.launch's line for rank 0
