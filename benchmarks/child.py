@@ -33,6 +33,8 @@ KINDS = {
     "head-measure": ("benchmarks.cases.head", "child"),
     "layer-measure": ("benchmarks.cases.layer", "child"),
     "build-model": ("benchmarks.models", "child_build"),
+    "kazft-train-ranks": ("benchmarks.cases.distributed", "child_kazft"),
+    "mlxlm-train-ranks": ("benchmarks.cases.distributed", "child_mlxlm"),
 }
 
 

@@ -138,3 +138,51 @@ def test_connect_failure_names_the_address_and_what_to_check(tmp_path: Path) -> 
     assert "rank 0: error: the other ranks did not connect within 2 s" in out.stderr
     assert f"rank 0 listens on {addrs[0]} and connects to rank 1 at {addrs[1]}" in out.stderr
     assert "firewall" in out.stderr and "IP addresses, not host names" in out.stderr
+
+
+RANKS_SCRIPT = textwrap.dedent(
+    """
+    import math, sys
+    import mlx.core as mx
+    from kazft.errors import KazftError
+    from kazft.train.world import join
+
+    w = join(step_timeout=60)
+    r = w.rank
+    assert w.size == 2
+    assert w.sum_counts([3 + r, 10], 1) == [7, 20]
+    like = {"a": mx.zeros((2, 3)), "b": [mx.zeros((4,), mx.bfloat16)]}
+    mine = {"a": mx.full((2, 3), r + 1.0), "b": [mx.full((4,), 0.5, mx.bfloat16)]}
+    # rank 1 computed no micro-batch: it sends zeros; rank 1 was asked to stop
+    g, loss, stops = w.reduce_step(mine if r == 0 else None, 2.5 + r, "SIGINT" if r else None, 1, like)
+    assert g["a"].tolist() == [[1.0] * 3] * 2 and g["b"][0].dtype == mx.bfloat16
+    assert loss == 6.0 and stops == {1: "SIGINT"}, (loss, stops)
+    # a NaN on one rank is a NaN on every rank
+    _, loss, stops = w.reduce_step(mine, math.nan if r else 1.0, None, 2, like)
+    assert math.isnan(loss) and stops == {}
+    got = w.broadcast_tree({"x": mx.full((3,), 7.0 + r)}, "test")
+    assert got["x"].tolist() == [7.0] * 3
+    assert w.broadcast_ints([5 + r, 2**40], "test") == [5, 2**40]
+    w.check_same({"kazft version": "0.1.0", "recipe (sha256)": "same"})
+    try:
+        w.check_same({"kazft version": "0.1.0" if r == 0 else "0.0.9", "recipe (sha256)": "same"})
+    except KazftError as err:
+        print(f"REFUSED {r}: {err}", flush=True)
+    print(f"OK {r}", flush=True)
+    """
+)
+
+
+def test_two_ranks_sum_gradients_stops_nan_and_refuse_a_difference(tmp_path: Path) -> None:
+    script = tmp_path / "ranks.py"
+    script.write_text(RANKS_SCRIPT, encoding="utf-8")
+    cmd = launch.launch_command([], processes=2, hostfile=None, port=None)
+    cmd = cmd[: cmd.index("--") + 1] + [sys.executable, str(script)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    text = out.stdout + out.stderr
+    assert "OK 0" in text and "OK 1" in text, text
+    for r in (0, 1):
+        assert f"REFUSED {r}: the 2 ranks are not running the same thing" in text
+    assert "kazft version differs (rank 0: 0.1.0, rank 1: 0.0.9)" in text
+    assert "recipe (sha256) differs" not in text
