@@ -116,8 +116,13 @@ BENCH_ARGS ?=
 .PHONY: bench bench-quick
 bench: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m benchmarks.cases.distributed
 bench-quick: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m benchmarks.run --quick $(BENCH_ARGS)
+# Data-parallel training, 1 and 2 local ranks, kazft and mlx_lm.lora (docs/distributed.md).
+.PHONY: bench-distributed
+bench-distributed: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m benchmarks.cases.distributed $(DIST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

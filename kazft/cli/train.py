@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 from typing import Any
 
@@ -56,7 +57,6 @@ def run(args: argparse.Namespace) -> int:
 
     me = world.join(args.step_timeout)
     if me.size > 1:
-        import os
         import socket
         import sys
 
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             progress=not args.no_progress,
             resume_command=resume_command(args)
-            + (f"  (with -n {me.size}, --hosts, or any number of ranks)" if me.size > 1 else ""),
+            + (f" {os.environ.get('KAZFT_LAUNCH', '')}".rstrip() if me.size > 1 else ""),
             world=me,
         )
     except KazftError as err:

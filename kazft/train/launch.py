@@ -20,6 +20,7 @@ import json
 import os
 import random
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -104,6 +105,9 @@ def launch_command(
     """The mlx.launch command line that runs ``python -m kazft train <rank_args>`` on each rank."""
     launcher = shutil.which("mlx.launch") or str(Path(python).with_name("mlx.launch"))
     cmd = [launcher, "--backend", "ring"]
+    # The ranks print the command that resumes: with the same launch options.
+    how = ["--hosts", hostfile] if hostfile else ["-n", str(processes or 1)]
+    cmd += [f"--env=KAZFT_LAUNCH={shlex.join(how)}"]
     if hostfile:
         cmd += ["--hostfile", hostfile]
         if port is not None:
