@@ -5,7 +5,8 @@
   micro-batch index, so they match too);
 * Ctrl-C on rank 1 stops both ranks at the same step after one checkpoint
   (world_size 2 recorded), and 1 rank resumes it to the uninterrupted result;
-  a 1-rank checkpoint resumes with 2 ranks to the same result;
+  a 1-rank checkpoint resumes with 2 ranks (started by plain mlx.launch) to the
+  same result;
 * a rank killed with kill -9, or frozen (SIGSTOP), makes the survivor exit
   non-zero within the step timeout, naming the rank and the last checkpoint.
 """
@@ -29,6 +30,7 @@ import pytest
 
 from kazft.errors import Interrupted
 from kazft.train.callbacks import read_metrics
+from kazft.train.launch import launch_command
 from kazft.train.trainer import train
 from kazft.train.watchdog import EXIT_PEER_LOST
 
@@ -42,10 +44,10 @@ OVER = {"train": {"iters": ITERS, "grad_accum": 4, "save_every": 2, "eval_every"
 class Run:
     """``kazft train ...`` as a user starts it, its output collected line by line."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, launcher: list[str] | None = None) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kazft", "train", *args, "--no-progress"],
+            [*(launcher or []), sys.executable, "-m", "kazft", "train", *args, "--no-progress"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -173,7 +175,11 @@ def test_one_rank_checkpoint_resumes_with_two_ranks(
     recipe = _recipe(qa_file, out)
     with pytest.raises(Interrupted):
         train(recipe, callbacks=[StopAt(3)], **QUIET)
-    runs.append(run := Run(str(recipe.source), "-n", "2", "--resume", "latest"))
+    # Plain mlx.launch, as users may start it (it no longer puts python in front).
+    cmd = launch_command([], processes=2, hostfile=None, port=None)
+    runs.append(
+        run := Run(str(recipe.source), "--resume", "latest", launcher=cmd[: cmd.index("--") + 1])
+    )
     assert run.wait() == 0, run.text
     assert "resuming from" in run.text and "step 3" in run.text
     _assert_same_run(one_rank, out)
