@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -25,15 +24,12 @@ AXE_JS = None  # set on first use: the axe-core that axe-selenium-python ships
 
 def browser_paths() -> tuple[str, str]:
     """(chromium, chromedriver), or a skip (a failure on CI) naming the install line."""
-    chromium = next(
-        (p for p in (shutil.which("chromium"), shutil.which("chromium-browser")) if p), None
-    )
-    driver = shutil.which("chromedriver")
+    from kazft import system
+
+    chromium, driver = system.chromium_paths()
     if chromium and driver:
         return chromium, driver
-    why = (
-        "browser tests need chromium and chromedriver: apt-get install -y chromium chromium-driver"
-    )
+    why = f"browser tests need chromium and chromedriver: {system.CHROMIUM_INSTALL}"
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(why + " (CI never skips them)")
     pytest.skip(why)
