@@ -18,7 +18,15 @@ import pytest
 
 from kazft.notice import AI_NOTICE
 
-from .browser import ServerThread, axe_violations, chromium, describe, requested_urls, resource_urls
+from .browser import (
+    ServerThread,
+    axe_violations,
+    chromium,
+    describe,
+    lan_address,
+    requested_urls,
+    resource_urls,
+)
 from .scripted_backend import SLOW_WORDS, make_app
 
 KEY = "s3cret-office-key"
@@ -445,3 +453,28 @@ def test_phone_and_laptop_layouts_with_screenshots(backend, browser, tmp_path_fa
     browser.save_screenshot(str(shots / "webchat-laptop.png"))
     assert (shots / "webchat-phone.png").stat().st_size > 5000
     assert (shots / "webchat-laptop.png").stat().st_size > 5000
+
+
+def test_copy_works_over_plain_http_on_the_office_network(browser):
+    """On http://OFFICE-ADDRESS the page is not a secure context (no Clipboard API): copy
+    falls back to the selection, and the text still reaches the clipboard."""
+    addr = lan_address()
+    if addr is None:
+        pytest.skip("this machine has no non-loopback address")
+    app = make_app()
+    with ServerThread(app, host=addr) as lan, ServerThread(make_app()) as local:
+        fresh(browser, lan.url)
+        assert browser.execute_script("return window.isSecureContext") is False
+        ask(browser, "Кеңседегі сұрақ")
+        browser.find_element("css selector", ".msg.assistant .copy").click()
+        wait(browser, "document.querySelector('.msg.assistant .copy').textContent === 'Көшірілді'")
+        # Read the clipboard from a secure origin (loopback), where reading is allowed.
+        browser.get(local.url + "/ui/config.json")
+        browser.execute_cdp_cmd(
+            "Browser.grantPermissions",
+            {"origin": local.url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]},
+        )
+        copied = browser.execute_async_script(
+            "const done = arguments[0]; navigator.clipboard.readText().then(done, e => done('ERR ' + e));"
+        )
+        assert copied == "Жауап: Кеңседегі сұрақ"
