@@ -478,3 +478,61 @@ def test_copy_works_over_plain_http_on_the_office_network(browser):
             "const done = arguments[0]; navigator.clipboard.readText().then(done, e => done('ERR ' + e));"
         )
         assert copied == "Жауап: Кеңседегі сұрақ"
+
+
+def test_two_tabs_keep_each_others_conversations(backend, browser):
+    url, _ = backend
+    fresh(browser, url)
+    first = browser.current_window_handle
+    ask(browser, "Бірінші бетте")
+    browser.switch_to.new_window("tab")
+    second = browser.current_window_handle
+
+    def titles() -> list[str]:
+        return sorted(b.text for b in browser.find_elements("css selector", "#conversations .conv"))
+
+    try:
+        browser.get(url + "/")
+        wait(browser, "document.body.dataset.ready")
+        browser.find_element("id", "new-chat").click()
+        ask(browser, "Екінші бетте")
+        assert titles() == ["Бірінші бетте", "Екінші бетте"]
+        browser.switch_to.window(first)
+        # The first tab learns of the second's conversation, and its own next answer
+        # does not overwrite it.
+        wait(browser, "document.querySelectorAll('#conversations .conv').length === 2")
+        ask(browser, "Тағы бірінші бетте")
+        browser.refresh()
+        wait(browser, "document.body.dataset.ready")
+        assert titles() == ["Бірінші бетте", "Екінші бетте"]
+        assert answers(browser) == ["Жауап: Бірінші бетте", "Жауап: Тағы бірінші бетте"]
+        # Deleted in the first tab: it stays deleted when the second tab saves.
+        rows = browser.find_elements("css selector", "#conversations li")
+        next(r for r in rows if r.text.startswith("Екінші бетте")).find_element(
+            "css selector", ".del"
+        ).click()
+        browser.switch_to.window(second)
+        wait(browser, "document.querySelectorAll('#conversations .conv').length === 1")
+        ask(browser, "Үшінші")
+        browser.switch_to.window(first)
+        browser.refresh()
+        wait(browser, "document.body.dataset.ready")
+        assert titles() == ["Бірінші бетте", "Үшінші"]
+        # While the first tab streams (and so does not reload the list), the second
+        # starts a conversation; the first tab's save at the end keeps it.
+        browser.find_element("id", "new-chat").click()
+        ask(browser, "SLOW", finish=False)
+        wait(browser, "document.getElementById('stop').hidden === false")
+        browser.switch_to.window(second)
+        browser.find_element("id", "new-chat").click()
+        ask(browser, "Төртінші")
+        browser.switch_to.window(first)
+        browser.find_element("id", "stop").click()
+        wait(browser, "document.getElementById('send').hidden === false")
+        browser.refresh()
+        wait(browser, "document.body.dataset.ready")
+        assert titles() == ["SLOW", "Бірінші бетте", "Төртінші", "Үшінші"]
+    finally:
+        browser.switch_to.window(second)
+        browser.close()
+        browser.switch_to.window(first)
