@@ -536,3 +536,21 @@ def test_two_tabs_keep_each_others_conversations(backend, browser):
         browser.switch_to.window(second)
         browser.close()
         browser.switch_to.window(first)
+
+
+def test_full_browser_storage_is_said_not_silent(backend, browser):
+    url, _ = backend
+    fresh(browser, url)
+    browser.execute_script(
+        "const block = 'x'.repeat(1 << 20); let i = 0;"
+        "try { for (;;) localStorage.setItem('filler' + i++, block); } catch (e) {}"
+        "let small = 'x'.repeat(1 << 10);"
+        "try { for (;;) localStorage.setItem('small' + i++, small); } catch (e) {}"
+    )
+    try:
+        ask(browser, "Сақталмайтын сұрақ " + "ұзын " * 200)
+        alert = browser.find_element("id", "alert")
+        assert alert.is_displayed() and alert.text.startswith("Сұхбат осы браузерге сақталмады")
+        assert answers(browser)[0].startswith("Жауап: Сақталмайтын сұрақ")  # still shown
+    finally:
+        browser.execute_script("localStorage.clear()")
