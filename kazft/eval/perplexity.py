@@ -11,7 +11,7 @@ twice would double the memory, which a 16 GB laptop does not have for Gemma 3 4B
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -51,7 +51,9 @@ def adapter_disabled(model: Any) -> Iterator[None]:
 
 
 def sequence_nll(
-    model: Any, sequences: Sequence[tuple[Sequence[int], Sequence[bool]]]
+    model: Any,
+    sequences: Sequence[tuple[Sequence[int], Sequence[bool]]],
+    on_done: Callable[[], None] | None = None,
 ) -> list[NLL]:
     """Summed NLL of each sequence's trained tokens, in the input order.
 
@@ -81,6 +83,8 @@ def sequence_nll(
         total, count = loss_fn(model, inputs, targets, weights)  # (), ()
         mx.eval(total, count)
         out.append(NLL(float(total.item()), int(count.item())))  # type: ignore[arg-type]
+        if on_done is not None:  # a progress bar's tick
+            on_done()
     return out
 
 

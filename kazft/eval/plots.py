@@ -106,9 +106,13 @@ def _bars(
         labels, rotation=20 if len(labels) > 4 else 0, ha="right" if len(labels) > 4 else "center"
     )
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend()
+    # Headroom above the tallest bar for its note; the legend sits right of the axes, so
+    # it can never cover a bar (inside, even loc="best" hides the top of tall ones).
+    top = max([*base, *adapter, 0.0])
+    ax.set_ylim(0, top * (1.15 if notes else 1.05) or 1.0)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
+    ax.set_title(title)
     _save(fig, path)
     plt.close(fig)
 

@@ -14,7 +14,8 @@ kazft ships one Kazakh and one Russian probe (``kazft/eval/assets/probe_kk.txt``
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -124,28 +125,48 @@ def run_probes(
     probes: Sequence[Probe],
     max_len: int,
     warn_threshold: float = DEFAULT_WARN,
+    task: Callable[[str, int], AbstractContextManager[Callable[[int], None]]] | None = None,
 ) -> list[ProbeResult]:
-    """Perplexity of base (adapter scale 0) and base + adapter on each probe."""
+    """Perplexity of base (adapter scale 0) and base + adapter on each probe.
+
+    ``task(label, total)``: a progress bar (the eval reporter's), advanced once per
+    scored window and system."""
     results = []
-    for probe in probes:
-        seqs = probe_sequences(tokenizer, probe.documents, max_len)
-        adapted = total_nll(sequence_nll(model, seqs))
-        with adapter_disabled(model):
-            base = total_nll(sequence_nll(model, seqs))
-        change = relative_change(base.perplexity, adapted.perplexity)
-        results.append(
-            ProbeResult(
-                lang=probe.lang,
-                source=probe.source,
-                documents=len(probe.documents),
-                tokens=adapted.tokens,
-                base_ppl=base.perplexity,
-                adapter_ppl=adapted.perplexity,
-                change=change,
-                warn=change > warn_threshold,
-            )
-        )
+    seqs_of = [probe_sequences(tokenizer, probe.documents, max_len) for probe in probes]
+    total = 2 * sum(len(s) for s in seqs_of)
+    done = 0
+    with task("retention probe", total) if task else nullcontext(lambda n: None) as advance:
+
+        def tick() -> None:
+            nonlocal done
+            done += 1
+            advance(done)
+
+        for probe, seqs in zip(probes, seqs_of, strict=True):
+            adapted, base = _both(model, seqs, tick)
+            results.append(_result(probe, adapted, base, warn_threshold))
     return results
+
+
+def _both(model: Any, seqs: list, tick: Callable[[], None]) -> tuple[Any, Any]:
+    adapted = total_nll(sequence_nll(model, seqs, tick))
+    with adapter_disabled(model):
+        base = total_nll(sequence_nll(model, seqs, tick))
+    return adapted, base
+
+
+def _result(probe: Probe, adapted: Any, base: Any, warn_threshold: float) -> ProbeResult:
+    change = relative_change(base.perplexity, adapted.perplexity)
+    return ProbeResult(
+        lang=probe.lang,
+        source=probe.source,
+        documents=len(probe.documents),
+        tokens=adapted.tokens,
+        base_ppl=base.perplexity,
+        adapter_ppl=adapted.perplexity,
+        change=change,
+        warn=change > warn_threshold,
+    )
 
 
 def warnings_for(results: Sequence[ProbeResult], warn_threshold: float) -> list[str]:

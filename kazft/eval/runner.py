@@ -200,6 +200,7 @@ def _retention(
         load_probes(probes),
         max_len=loaded.recipe.data.max_seq_length,
         warn_threshold=warn,
+        task=reporter.task,
     )
     return {
         "threshold": warn,

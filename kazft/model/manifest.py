@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,6 +213,12 @@ def find_bundle_root(folder: Path) -> Path:
     )
 
 
+def finder_litter(p: Path) -> bool:
+    """A file macOS writes when a folder is opened in Finder: .DS_Store, or an AppleDouble
+    ``._NAME`` (extended attributes, on volumes without them). Only plain files count."""
+    return (p.name == ".DS_Store" or p.name.startswith("._")) and p.is_file() and not p.is_symlink()
+
+
 def _check_files(root: Path, listed: dict[str, Any]) -> list[str]:
     problems = []
     on_disk: set[str] = set()
@@ -219,6 +226,8 @@ def _check_files(root: Path, listed: dict[str, Any]) -> list[str]:
         for name in dirnames + filenames:
             p = Path(dirpath) / name
             rel = p.relative_to(root).as_posix()
+            if rel not in listed and finder_litter(p):
+                continue  # ignored: never part of a bundle, harmless to every reader
             if p.is_symlink():
                 problems.append(f"{rel}: is a link; bundles hold only plain files")
             elif name in filenames and not p.is_file():
@@ -298,10 +307,19 @@ def verify_bundle(path: Path | str, base_folder: Path | str | None = None) -> Bu
     path = where = Path(path)  # messages name what the user gave, not the cache
     if not path.exists():
         raise ModelError(f"{path}: no such bundle")
-    if path.is_file():
-        if not path.name.endswith(ARCHIVE_SUFFIXES):
-            raise ModelError(f"{path}: not a bundle (expected a folder or a .tar.gz)")
-        path = unpack_cached(path)
+    if not path.is_file():
+        return _verify_folder(path, where, base_folder)
+    if not path.name.endswith(ARCHIVE_SUFFIXES):
+        raise ModelError(f"{path}: not a bundle (expected a folder or a .tar.gz)")
+    unpacked = unpack_cached(path)
+    try:
+        return _verify_folder(unpacked, where, base_folder)
+    except ModelError:
+        shutil.rmtree(unpacked, ignore_errors=True)  # a refused archive leaves nothing cached
+        raise
+
+
+def _verify_folder(path: Path, where: Path, base_folder: Path | str | None) -> BundleInfo:
     root = find_bundle_root(path)
     manifest = _read_json(root / MANIFEST)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ class ExtractOptions:
     ocr: str = "auto"  # auto: pages without a text layer; always; never
     ocr_lang: str = DEFAULT_LANG
     min_confidence: float = DEFAULT_MIN_CONFIDENCE  # OCR'd pages below are left out
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)  # pages OCR'd at once
 
 
 @dataclass

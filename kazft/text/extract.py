@@ -166,6 +166,27 @@ def document_records(doc: Document, split: str, act: str | None = None) -> Itera
             yield s.to_json()
 
 
+def expand_inputs(inputs: list[str]) -> list[str]:
+    """Files named, and the supported files inside folders named (sorted, recursive)."""
+    out: list[str] = []
+    for item in inputs:
+        path = Path(item)
+        if item == "-" or path.is_file():
+            out.append(item)
+        elif path.is_dir():
+            found = sorted(
+                str(p)
+                for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith(".")
+            )
+            if not found:
+                raise DataError(f"{path}: no {', '.join(SUFFIXES)} files in this folder")
+            out += found
+        else:
+            raise DataError(f"{item}: no such file")
+    return out
+
+
 def count_pages(path: str | Path) -> int:
     """Pages (PDF pages, image frames) in a file, for the progress bar; 1 for others."""
     suffix = Path(str(path)).suffix.lower()

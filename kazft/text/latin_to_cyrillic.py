@@ -130,6 +130,38 @@ def _exceptions(alphabet: str) -> tuple[dict[str, str], dict[str, str], re.Patte
     return words, stems, re.compile("|".join(re.escape(k) for k in keys))
 
 
+# Kazakh writes a suffix after a foreign-script word or an abbreviation with a
+# hyphen (BERT-ті, Python-да) and after its own words without one, so a Latin
+# word followed by "-" and a suffix was Latin in the original.
+_PLURAL = ("", "лар", "лер", "дар", "дер", "тар", "тер")
+_POSSESSIVE = ("", "ы", "і", "сы", "сі", "ым", "ім", "ың", "ің")
+_CASES = (
+    "", "ның", "нің", "дың", "дің", "тың", "тің", "ға", "ге", "қа", "ке", "ны", "ні",
+    "ды", "ді", "ты", "ті", "да", "де", "та", "те", "дан", "ден", "тан", "тен", "нан",
+    "нен", "мен", "бен", "пен", "дағы", "дегі", "тағы", "тегі",
+)  # fmt: skip
+# Case forms that only follow a possessive ending (BERT-інің, моделіне).
+_AFTER_POSSESSIVE = ("н", "на", "не", "а", "е", "нда", "нде", "ндағы", "ндегі")
+_DERIVED = ("ша", "ше", "шы", "ші", "лық", "лік", "дық", "дік", "тық", "тік")
+_KAZAKH_LATIN_LETTERS_RE = re.compile("[qQıáóúýńǵäöüñşğūÁÓÚÝŃǴÄÖÜÑŞĞŪİ]")
+
+
+@cache
+def _hyphen_suffixes(alphabet: str) -> frozenset[str]:
+    table = alphabet if alphabet in CYR_TO_LATIN else LATIN2018
+    cyr = {a + b + c for a in _PLURAL for b in _POSSESSIVE for c in _CASES} | set(_DERIVED)
+    cyr |= {a + b + c for a in _PLURAL for b in _POSSESSIVE if b for c in _AFTER_POSSESSIVE}
+    return frozenset(cyrillic_word_to_latin(x, table) for x in cyr if x)
+
+
+def _suffix_follows(text: str, end: int, alphabet: str) -> bool:
+    """Whether ``text[end:]`` starts with a hyphen and a Kazakh suffix (in Latin)."""
+    if text[end : end + 1] != "-":
+        return False
+    m = WORD_RE.match(text, end + 1)
+    return m is not None and m.group().lower() in _hyphen_suffixes(alphabet)
+
+
 @cache
 def _acronyms(alphabet: str) -> frozenset[str]:
     table = alphabet if alphabet in CYR_TO_LATIN else LATIN2018
@@ -276,6 +308,13 @@ def latin_to_cyrillic(text: str, alphabet: str, keep_foreign: bool = True) -> st
             if not any("a" <= ch.lower() <= "z" or ch in "ıİáäóöúüūýńñǵğş" for ch in word):
                 return word
             if keep_foreign and looks_foreign(word, alphabet):
+                return word
+            if (
+                keep_foreign
+                and _suffix_follows(m.string, m.end(), alphabet)
+                and not _KAZAKH_LATIN_LETTERS_RE.search(word)
+                and word.upper() not in _acronyms(alphabet)
+            ):
                 return word
             return convert_word(word, alphabet)
 

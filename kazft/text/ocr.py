@@ -25,7 +25,10 @@ OCR_TIMEOUT_S = 600
 INSTALL_LINES = (
     "macOS (Homebrew): brew install tesseract tesseract-lang",
     "Debian/Ubuntu: sudo apt-get install tesseract-ocr tesseract-ocr-kaz tesseract-ocr-rus",
+    "Windows: winget install UB-Mannheim.TesseractOCR (tick Kazakh and Russian)",
 )
+# Where the Windows installer puts it without adding it to PATH.
+WINDOWS_DEFAULT = Path(os.environ.get("PROGRAMFILES", r"C:\Program Files")) / "Tesseract-OCR"
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class TesseractStatus:
 def tesseract_status() -> TesseractStatus:
     """Whether ``tesseract`` is on PATH, its version and installed language data."""
     exe = shutil.which("tesseract")
+    if exe is None and os.name == "nt":
+        exe = shutil.which("tesseract", path=str(WINDOWS_DEFAULT))
     if exe is None:
         return TesseractStatus(None, None)
     try:

@@ -11,8 +11,9 @@ paragraphs with broken words repaired (kazft.text.layout).
 from __future__ import annotations
 
 import tempfile
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from kazft.text.layout import (
     vocabulary,
 )
 from kazft.text.ocr import OcrPage, ocr_image, require_tesseract
-from kazft.text.pdf_reader import open_pdf, pdf_title, read_pages
+from kazft.text.pdf_reader import PdfPage, open_pdf, pdf_title, read_pages
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 Advance = Callable[[int], None]
@@ -83,6 +84,8 @@ def _ocr_pil(images: list[Any], width_in: float, lang: str) -> OcrPage:
         for k, image in enumerate(images):
             dpi = max(70, min(1200, round(image.width / width_in)))
             file = Path(tmp) / f"page-{k}.png"
+            if image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
+                image = image.convert("RGB")  # CMYK and other scanner modes: PNG cannot hold them
             image.save(file, dpi=(dpi, dpi))
             for page in ocr_image(file, lang):
                 offset = max((p for _, p in merged.lines), default=0)
@@ -92,31 +95,52 @@ def _ocr_pil(images: list[Any], width_in: float, lang: str) -> OcrPage:
 
 
 def read_pdf(path: Path, opts: ExtractOptions, advance: Advance) -> Document:
+    """Pages in order; scanned pages are OCR'd ``opts.jobs`` at a time.
+
+    At most twice ``jobs`` pages wait in memory, so a 500-page scan never holds
+    all its page images at once.
+    """
     doc = Document(str(path))
     pages: list[PageLines] = []
     want = "never" if opts.ocr == "never" else opts.ocr
-    for pg in read_pages(path, want):
+    pending: deque[tuple[PdfPage, Future[OcrPage] | None]] = deque()
+
+    def finish(pg: PdfPage, job: Future[OcrPage] | None) -> None:
         report = PageReport(doc.source, pg.number)
-        use_ocr = bool(pg.images) and (opts.ocr == "always" or not pg.has_text)
-        if use_ocr:
-            require_tesseract(opts.ocr_lang)
-            ocr_page = _ocr_pil(pg.images, pg.width_in, opts.ocr_lang)
+        if job is not None:
+            ocr_page = job.result()
             report = _ocr_report(doc, pg.number, ocr_page, opts)
             lines = _ocr_lines(ocr_page) if report.kept else PageLines(pg.number, [])
             lines.number = pg.number
         else:
             lines = PageLines(pg.number, pg.text.splitlines())
-            if not pg.has_text:
+            if not pg.text.strip():
                 report.note = (
                     "no text layer; OCR is off (--ocr never)"
-                    if opts.ocr == "never" and not pg.text.strip()
+                    if opts.ocr == "never"
                     else "no text layer and no image to OCR"
-                    if not pg.text.strip()
-                    else ""
                 )
         doc.pages.append(report)
         pages.append(lines)
         advance(1)
+
+    with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
+        try:
+            for pg in read_pages(path, want):
+                job = None
+                if pg.images and (opts.ocr == "always" or not pg.has_text):
+                    require_tesseract(opts.ocr_lang)
+                    job = pool.submit(_ocr_pil, pg.images, pg.width_in, opts.ocr_lang)
+                    pg.images = []
+                pending.append((pg, job))
+                while pending and (pending[0][1] is None or len(pending) > 2 * opts.jobs):
+                    finish(*pending.popleft())
+            while pending:
+                finish(*pending.popleft())
+        finally:
+            for _, job in pending:
+                if job is not None:
+                    job.cancel()
     title = pdf_title(open_pdf(path))
     doc = _assemble(doc, pages)
     if title:

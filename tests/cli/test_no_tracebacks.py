@@ -28,7 +28,8 @@ CASES: list[list[str]] = [
     ["data", "translit", MISSING],
     ["data", "translit", FOLDER],
     ["data", "extract", MISSING],
-    ["data", "extract", FOLDER],
+    # extract reads the documents inside a folder (a feature); its folder error is the output.
+    ["data", "extract", FILE, "-o", FOLDER],
     ["data", "dedup", MISSING],
     ["data", "dedup", FOLDER],
     ["data", "convert", MISSING],

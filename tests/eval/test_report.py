@@ -198,3 +198,51 @@ def test_without_matplotlib_the_report_has_tables_only(tmp_path: Path, monkeypat
     assert not list(tmp_path.glob("*.png"))
     assert "matplotlib is not installed" in notes[0]
     assert "| chrF++ | 20.00 | 45.50 | +25.50 |" in (tmp_path / "report.md").read_text("utf-8")
+
+
+def _drawn(monkeypatch, draw) -> list:
+    """The figures a plot function draws (captured instead of saved)."""
+    from kazft.eval import plots
+
+    figs: list = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figs.append(fig))
+    assert draw()
+    return figs
+
+
+def test_legends_and_notes_never_cover_a_bar(tmp_path: Path, monkeypatch) -> None:
+    """Tall bars everywhere: a legend inside the axes would cover the top of one."""
+    from kazft.eval.plots import plot_categories, plot_retention
+
+    tall = {
+        "categories": {
+            f"азаматтық құқық {i}": {
+                "n": 3,
+                "base": {"chrf++": 88.0 + i},
+                "adapter": {"chrf++": 97.0 - i},
+            }
+            for i in range(3)
+        },
+        "retention": {
+            "probes": [
+                {"lang": "kk", "base_ppl": 9.2, "adapter_ppl": 9.4, "change": 0.02},
+                {"lang": "ru", "base_ppl": 9.81, "adapter_ppl": 11.2, "change": 0.142},
+            ]
+        },
+    }
+    figs = _drawn(monkeypatch, lambda: plot_categories(tall, tmp_path / "c.png"))
+    figs += _drawn(monkeypatch, lambda: plot_retention(tall, tmp_path / "r.png"))
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    for fig in figs:
+        canvas = FigureCanvasAgg(fig)  # (closed figures lose their canvas)
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        ax = fig.axes[0]
+        legend = ax.get_legend().get_window_extent(renderer)
+        assert not legend.overlaps(ax.title.get_window_extent(renderer))
+        for bar in ax.patches:
+            box = bar.get_window_extent(renderer)
+            assert not legend.overlaps(box), "the legend covers a bar"
+        for note in ax.texts:  # the retention change labels stay inside the axes
+            assert ax.get_window_extent(renderer).contains(*note.get_window_extent(renderer).max)

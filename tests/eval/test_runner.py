@@ -287,3 +287,34 @@ def test_argument_and_data_errors_come_before_the_model_loads(
         assert main(["eval", str(run_dir), "--out", str(tmp_path), *extra]) == 2
         err = capsys.readouterr().err
         assert err.startswith("kazft: error: ") and message in err and "Traceback" not in err
+
+
+def test_the_retention_probe_has_a_progress_bar(
+    run_dir: Path, probes: dict[str, str], tmp_path: Path
+) -> None:
+    from contextlib import contextmanager
+
+    seen: dict[str, list[int]] = {}
+    totals: dict[str, int] = {}
+
+    class Recording:
+        def log(self, message: str) -> None:
+            pass
+
+        @contextmanager
+        def task(self, label: str, total: int):
+            totals[label], seen[label] = total, []
+            yield seen[label].append
+
+    opts = Options(
+        target=str(run_dir),
+        split="train",
+        limit=1,
+        generate=False,
+        probes=probes,
+        out=str(tmp_path),
+    )
+    result, _ = evaluate(opts, Recording())
+    windows = sum(p["documents"] for p in result["retention"]["probes"])  # short documents
+    assert totals["retention probe"] == 2 * windows  # adapter and base, every window
+    assert seen["retention probe"] == list(range(1, 2 * windows + 1))

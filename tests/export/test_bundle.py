@@ -243,3 +243,43 @@ def test_card_usage_for_kazft_tiny_is_runnable(archive):
     assert "kazft model tiny tiny-gemma3" in card
     assert "mlx_lm.generate --model tiny-gemma3 --adapter-path BUNDLE/mlx" in card
     assert 'kazft generate --adapter BUNDLE "Сұрақ..."' in card
+
+
+def test_verify_ignores_exactly_what_finder_writes(unpacked, capsys):
+    """macOS writes .DS_Store and ._NAME (AppleDouble) files when a folder is opened."""
+    (unpacked / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (unpacked / "mlx" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (unpacked / "mlx" / "._adapters.safetensors").write_bytes(b"\x00\x05\x16\x07")
+    (unpacked / "._README.md").write_bytes(b"\x00\x05\x16\x07")
+    assert verify_bundle(unpacked).files_checked == 7
+    rc, out, _ = _cli(["verify", str(unpacked)], capsys)
+    assert rc == 0
+    # Nothing else: look-alikes, a .DS_Store folder and other systems' files are refused.
+    for name in ("DS_Store", ".DS_Store.bak", "Thumbs.db", "_adapters.safetensors"):
+        (unpacked / "mlx" / name).write_bytes(b"x")
+        rc, _, err = _cli(["verify", str(unpacked)], capsys)
+        assert rc == 2 and f"mlx/{name}: not listed in manifest.json" in err, err
+        (unpacked / "mlx" / name).unlink()
+    (unpacked / "peft" / ".DS_Store").mkdir()
+    (unpacked / "peft" / ".DS_Store" / "x").write_bytes(b"x")
+    rc, _, err = _cli(["verify", str(unpacked)], capsys)
+    assert rc == 2 and "peft/.DS_Store/x: not listed" in err
+
+
+def test_a_refused_archive_leaves_nothing_in_the_bundle_cache(unpacked, tmp_path, capsys):
+    import os
+    from pathlib import Path
+
+    cache = Path(os.environ["KAZFT_HOME"]) / "bundles"
+    before = set(cache.iterdir()) if cache.is_dir() else set()
+    p = unpacked / "peft" / "adapter_model.safetensors"
+    data = bytearray(p.read_bytes())
+    data[-1] ^= 1
+    p.write_bytes(bytes(data))
+    bad = tmp_path / "tampered.tar.gz"
+    with tarfile.open(bad, "w:gz") as tar:
+        tar.add(unpacked, arcname="legal-adapter")
+    rc, _, err = _cli(["verify", str(bad)], capsys)
+    assert rc == 2 and "modified since export" in err
+    after = set(cache.iterdir()) if cache.is_dir() else set()
+    assert after == before, after - before

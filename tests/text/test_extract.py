@@ -179,3 +179,26 @@ def test_docx_text_python_docx_would_lose_is_kept(tmp_path):
         else:
             seen += [cell.text for row in item.rows for cell in row.cells]
     assert seen == ["Бірінші.", "Түзету  сөз.", "Біріккен", "Біріккен", "а", "б"]
+
+
+def test_docx_statute_split_into_articles(tmp_path):
+    from kazft.text.extract import document_articles, read_document
+
+    doc = write_docx(
+        tmp_path / "zan.docx",
+        para("Неке (ерлі-зайыптылық) және отбасы туралы")
+        + para("1-тарау. Жалпы ережелер")
+        + para("1-бап. Негізгі ұғымдар")
+        + para("Осы Кодексте пайдаланылатын ұғымдар.")
+        + para("")
+        + para("2-бап. Неке жасы")
+        + table([["Жас", "18"]]),
+    )
+    articles = list(document_articles(read_document(doc)))
+    assert [(a["article"], a["title"], a["block"]) for a in articles] == [
+        (None, None, 1),
+        ("1", "Негізгі ұғымдар", 3),
+        ("2", "Неке жасы", 6),
+    ]
+    assert articles[1]["act"] == "Неке (ерлі-зайыптылық) және отбасы туралы"
+    assert articles[2]["text"] == "2-бап. Неке жасы\nЖас\n18"

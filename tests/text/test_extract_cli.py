@@ -153,3 +153,22 @@ def test_extract_output_chains_into_normalize_dedup_and_stats(inputs, capsys):
     assert report["fields"] == "text (auto)"
     assert report["records"] == 9
     assert report["languages"].get("kk", 0) >= 7 and report["languages"].get("ru", 0) >= 1
+
+
+def test_a_folder_of_documents(inputs, capsys):
+    folder = inputs / "acts"
+    (folder / "old").mkdir(parents=True)
+    (inputs / "law.pdf").rename(folder / "law.pdf")
+    (inputs / "statute.html").rename(folder / "old" / "statute.html")
+    (folder / "notes.bin").write_bytes(b"\x00")
+    out = folder / "all.txt"
+    out.write_text("an earlier run\n", encoding="utf-8")
+    assert main(["data", "extract", "acts", "--split", "paragraphs", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"│ files +│ +2 │", err)  # law.pdf and old/statute.html; not all.txt
+    text = out.read_text(encoding="utf-8")
+    assert "Жер мемлекеттік меншікте болады." in text and "3-бап. Заңдылық" in text
+    assert "an earlier run" not in text
+    (inputs / "empty").mkdir()
+    assert main(["data", "extract", "empty"]) == 2
+    assert "empty: no .docx" in capsys.readouterr().err

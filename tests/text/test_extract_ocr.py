@@ -213,3 +213,24 @@ def test_doctor_json_names_tesseract_and_its_languages(capsys):
     info = json.loads(capsys.readouterr().out)
     assert "kaz yes" in info["tesseract"] and "rus yes" in info["tesseract"]
     assert {"kaz", "rus"} <= set(info["tesseract_languages"])
+
+
+def test_scanned_pages_ocrd_in_parallel_keep_their_order(tmp_path):
+    needs_tesseract()
+    texts = ["Бірінші бет мәтіні.", "Екінші бет мәтіні.", "Үшінші бет мәтіні."]
+    images = [render_page(tmp_path / f"{i}.png", t) for i, t in enumerate(texts)]
+    pdf = scanned_pdf(tmp_path / "scan.pdf", images)
+    doc = read_document(pdf, ExtractOptions(jobs=2))
+    assert [(b.page, b.text) for b in doc.blocks] == [(1, texts[0]), (2, texts[1]), (3, texts[2])]
+    assert [r.page for r in doc.pages] == [1, 2, 3] and all(r.ocr for r in doc.pages)
+
+
+def test_cmyk_page_image_is_read(tmp_path):
+    needs_tesseract()
+    from PIL import Image
+
+    from kazft.text.paged import _ocr_pil
+
+    scan = render_page(tmp_path / "p.png", "Сот шешімі заңды күшіне енді.")
+    page = _ocr_pil([Image.open(scan).convert("CMYK")], 8.27, "kaz+rus")
+    assert page.lines == [("Сот шешімі заңды күшіне енді.", 1)]
