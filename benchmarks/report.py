@@ -178,6 +178,13 @@ def markdown(results: dict) -> str:
             notes.append(f"generate {case['case']}: {ex['note']}")
         if case.get("note"):
             notes.append(f"generate {case['case']}: {case['note']}")
+    sv = results.get("serve")
+    if sv:
+        from benchmarks.cases.serve import markdown_rows
+
+        out_, notes_ = markdown_rows(sv)
+        out += out_
+        notes += notes_
     hd = results.get("head")
     if hd:
         out_, notes_ = head_rows(hd)

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--only",
-        default="bandwidth,train,frozen,generate,dataprep,head,layer",
+        default="bandwidth,train,frozen,generate,serve,dataprep,head,layer",
         help="comma-separated cases to run (default: all)",
     )
     ap.add_argument(
@@ -137,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     fast = accelerated() and not args.cpu_plan
     plan = plans(args.quick, fast, args.long)
     flags = [f for f, on in (("--quick", args.quick), ("--long", args.long)) if on]
-    command = "make bench" + (f" BENCH_ARGS={' '.join(flags)}" if flags else "")
+    if args.only != ap.get_default("only"):
+        flags.append(f"--only {args.only}")
+    command = "make bench" + (f" BENCH_ARGS='{' '.join(flags)}'" if flags else "")
     results: dict[str, Any] = {
         "command": command,
         "profile": f"{plan.profile}, {'accelerated' if fast else 'CPU'} plan",
@@ -233,6 +235,19 @@ def main(argv: list[str] | None = None) -> int:
                 results["generate"].append(gen)
             except RuntimeError as err:  # the kazft-prime child failed
                 notes.append(f"generate {g.model.name}: not measured ({err})")
+    if "serve" in only:
+        from benchmarks.cases import serve
+
+        # Small enough to finish in minutes: the tiny model on a CPU, mid with Metal/CUDA.
+        spec = ModelSpec("mid") if fast else ModelSpec("tiny")
+        # Memory with 1 and 2 adapters on the real 4B shapes (2 layers on a CPU).
+        big = ModelSpec("gemma-3-4b", layers=None if fast else 2)
+        try:
+            results["serve"] = serve.run_case(
+                ensure_model(spec, workdir, log), workdir, log, ensure_model(big, workdir, log)
+            )
+        except RuntimeError as err:
+            notes.append(f"serve {spec.name}: not measured ({err})")
     if "dataprep" in only:
         recs = lm.records(plan.dataprep_records, seed=3)
         results["dataprep"] = dataprep.run_case(

@@ -22,7 +22,7 @@ import mlx.core as mx
 from kazft.errors import KazftError
 from kazft.serve.api_errors import ApiError
 from kazft.serve.registry import Registry, ServedModel
-from kazft.serve.scheduler import Event, Job, QueueFull, Scheduler, queue_emitter
+from kazft.serve.scheduler import Event, Job, QueueFull, Scheduler, ShuttingDown, queue_emitter
 from kazft.serve.schemas import ChatRequest, CompletionRequest, Message, SamplingParams
 
 log = logging.getLogger("kazft.serve")
@@ -194,6 +194,8 @@ def submit(
     )
     try:
         scheduler.submit(job)
+    except ShuttingDown:
+        raise ApiError(503, "the server is shutting down", code="shutting_down") from None
     except QueueFull:
         raise ApiError(
             429,

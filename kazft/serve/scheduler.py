@@ -35,6 +35,10 @@ class QueueFull(Exception):
     """Every batch slot and queue place is taken."""
 
 
+class ShuttingDown(Exception):
+    """The server is stopping and takes no new requests."""
+
+
 @dataclass
 class Event:
     kind: str  # "text", "done" or "error"
@@ -198,8 +202,8 @@ class Scheduler:
 
     def submit(self, job: Job) -> None:
         with self._lock:
-            if self._stopping:
-                raise QueueFull("shutting down")
+            if self._stopping or self._cut:
+                raise ShuttingDown
             if self._pending >= self.max_batch + self.max_queue:
                 raise QueueFull(f"{self._pending} requests in flight")
             self._pending += 1
@@ -228,9 +232,9 @@ class Scheduler:
 
     def close(self, timeout: float = 5.0) -> None:
         with self._lock:
-            self._stopping = True
-            for job in [*self._inbox, *self._jobs.values()]:
-                job.cancelled = True
+            # The decoder thread ends every answer ("length") and then exits; only it
+            # touches the batch and its jobs.
+            self._stopping = self._cut = True
             self._lock.notify()
         self._thread.join(timeout)
 
@@ -255,6 +259,7 @@ class Scheduler:
                 for job in [*new, *self._jobs.values()]:
                     self._finish(job, None, error=f"{type(err).__name__}: {err}")
                 self._jobs.clear()
+                self.model.slot_of.clear()
                 self.gen = _Generator(
                     self.model,
                     stop_tokens=[[t] for t in sorted(self.stop_ids)],
