@@ -103,3 +103,21 @@ def platform_summary() -> dict[str, str]:
         "python": f"{platform.python_version()} ({sys.executable})",
         "cpus": str(os.cpu_count()),
     }
+
+
+# The web chat's browser tests drive the system Chromium (Debian's chromium and
+# chromium-driver); `kazft doctor` names them with their install line.
+CHROMIUM_INSTALL = (
+    "apt-get install chromium chromium-driver (Debian/Ubuntu); "
+    "brew install --cask chromium && brew install chromedriver (macOS)"
+)
+
+
+def chromium_paths() -> tuple[str | None, str | None]:
+    """(chromium, chromedriver) on PATH, None for each one missing."""
+    import shutil
+
+    browser = next(
+        (p for name in ("chromium", "chromium-browser") if (p := shutil.which(name))), None
+    )
+    return browser, shutil.which("chromedriver")

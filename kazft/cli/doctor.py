@@ -43,6 +43,9 @@ def collect() -> dict[str, Any]:
         # OCR for `kazft data extract` on scans: a system program, not a wheel.
         "tesseract": tesseract.summary(),
         "tesseract_languages": list(tesseract.languages),
+        # The web chat's browser tests (developers only): Chromium and its driver.
+        "chromium": system.chromium_paths()[0] or "not found",
+        "chromedriver": system.chromium_paths()[1] or "not found",
     }
 
 
@@ -69,6 +72,15 @@ def run(args: argparse.Namespace) -> int:
         console.print(
             "[yellow]MLX runs on the CPU here: fine for tests and the tiny model; "
             "train real models on an Apple Silicon Mac (Metal) or with the `cuda` extra.[/]"
+        )
+    if "not found" in (info["chromium"], info["chromedriver"]):
+        console.print(
+            "The web chat's browser tests need Chromium and chromedriver: "
+            f"{system.CHROMIUM_INSTALL}. (Needed only to run kazft's own tests.)",
+            style="yellow",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
     ocr_help = install_help()
     if ocr_help:

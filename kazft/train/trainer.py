@@ -27,11 +27,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import mlx.core as mx
 from mlx.utils import tree_map
 
+from kazft.artifacts.atomic import atomic_write
+from kazft.artifacts.checkpoints import read_pointer
+from kazft.artifacts.names import step_name
+from kazft.artifacts.state import TrainState, library_versions, read_state
 from kazft.errors import Interrupted, KazftError
 from kazft.recipe import Recipe
 from kazft.train import setup
@@ -44,10 +47,9 @@ from kazft.train.callbacks import (
     StepStats,
     perplexity,
 )
-from kazft.train.checkpoint import atomic_write, read_pointer, step_name
 from kazft.train.frozen_cache import open_cache
 from kazft.train.loss import loss_fn as default_loss
-from kazft.train.saving import save, versions
+from kazft.train.saving import save
 from kazft.train.schedule import lr_at
 from kazft.train.signals import StopFlag
 from kazft.train.step import (
@@ -129,15 +131,15 @@ def train(
         shout = log
         log = lambda s: shout(f"rank {world.rank}: {s}") if s.startswith("warning") else None  # noqa: E731
     ckpt = setup.prepare_output(recipe, resume, overwrite) if world.main else None
-    state: dict[str, Any] = resuming.read_state(ckpt) if ckpt else {}
+    state = read_state(ckpt) if ckpt else TrainState()
     if ckpt:
         for note in resuming.check_compatible(ckpt, recipe, state, force):
             log(f"resume: {note}")
-    finished = ckpt is not None and int(state.get("step", 0)) >= recipe.train.iters
+    finished = ckpt is not None and state.step >= recipe.train.iters
     if world.size > 1:  # only rank 0 looked at the checkpoint
         finished = bool(world.broadcast_ints([int(finished)], "rank 0's resume check")[0])
     if finished:  # nothing to train: say so before loading anything
-        done_at = int(state.get("step", 0))
+        done_at = state.step
         log(
             f"already at step {done_at} of {recipe.train.iters}; raise train.iters to "
             f"extend the run (e.g. --set train.iters={done_at * 2} --resume latest). "
@@ -146,10 +148,10 @@ def train(
         world.close()
         return Result(run_dir, done_at, checkpoint=ckpt)
     check_sources(recipe.data)  # a missing data file is reported before the model loads
-    have = versions()
+    have = library_versions()
     world.check_same(
         {
-            **{f"{k} version": have[k] for k in ("kazft", "mlx", "mlx_lm")},
+            **{f"{k} version": have.get(k, "none") for k in ("kazft", "mlx", "mlx_lm")},
             "recipe (sha256)": recipe_hash(recipe),
         }
     )
@@ -163,19 +165,18 @@ def train(
     if ckpt:
         resuming.check_data(state, data.fingerprint, force, ckpt)
         state = resuming.restore(ckpt, model, optimizer)
-        moved = resuming.set_aside_later(run_dir, ckpt, state["step"])
+        moved = resuming.set_aside_later(run_dir, ckpt, state.step)
         if moved:
             log(
                 f"resume: moved later checkpoints {', '.join(moved)} to "
                 f"{run_dir / 'checkpoints'}/superseded-from-{ckpt.name}/"
             )
-        log(f"resuming from {ckpt} (step {state['step']}, micro-batch {state['data_position']})")
+        log(f"resuming from {ckpt} (step {state.step}, micro-batch {state.data_position})")
     if world.size > 1:
         # Every rank starts from rank 0's state: its checkpoint may be on rank 0's disk only.
-        at = world.broadcast_ints(
-            [int(state.get("step", 0)), int(state.get("data_position", 0))], "rank 0's resume point"
+        state.step, state.data_position = world.broadcast_ints(
+            [state.step, state.data_position], "rank 0's resume point"
         )
-        state = {**state, "step": at[0], "data_position": at[1]}
         model.update(world.broadcast_tree(model.trainable_parameters(), "rank 0's adapter"))
         optimizer.state = world.broadcast_tree(optimizer.state, "rank 0's optimiser state")
         mx.eval(model.parameters(), optimizer.state)
@@ -205,10 +206,10 @@ def train(
     micro_grad, update = make_step_functions(model, optimizer, loss, tr.grad_clip, compiled)
     mx_state = [model.state, optimizer.state, mx.random.state]
 
-    step = int(state.get("step", 0))
-    position = int(state.get("data_position", 0))  # next micro-batch index
-    counters = {k: state.get(k, 0) for k in ("tokens", "trained_tokens", "train_seconds")}
-    best = (state.get("best_val_loss"), state.get("best_step"))
+    step = state.step
+    position = state.data_position  # next micro-batch index
+    counters = state.counters
+    best = (state.best_val_loss, state.best_step)
     last_loss, val_loss, result = math.nan, None, Result(run_dir, step)
     per_epoch = data.batches_per_epoch
     window: list[StepStats] = []
@@ -218,38 +219,33 @@ def train(
         world.watchdog.last_checkpoint = lambda: last_saved[0]
 
     def checkpoint(step: int, val: float | None) -> Path:
-        info = {
-            "step": step,
-            "iters": tr.iters,
-            "data_position": position,
-            "batches_per_epoch": per_epoch,
-            "epoch": position / per_epoch,
-            "learning_rate": lr_at(tr, step - 1) if step else 0.0,
-            "next_learning_rate": lr_at(tr, step),
-            "train_loss": last_loss,
-            "val_loss": val,
-            "best_val_loss": best[0],
-            "best_step": best[1],
-            "data_fingerprint": data.fingerprint,
-            "train_examples": data.train_examples,
-            "grad_checkpoint": grad_ckpt,
-            "base_cache_key": base.key,
-            "world_size": world.size,
-            **counters,
-        }
+        info = TrainState(
+            step=step,
+            iters=tr.iters,
+            data_position=position,
+            batches_per_epoch=per_epoch,
+            epoch=position / per_epoch,
+            learning_rate=lr_at(tr, step - 1) if step else 0.0,
+            next_learning_rate=lr_at(tr, step),
+            train_loss=last_loss,
+            val_loss=val,
+            best_val_loss=best[0],
+            best_step=best[1],
+            data_fingerprint=data.fingerprint,
+            train_examples=data.train_examples,
+            grad_checkpoint=grad_ckpt,
+            base_cache_key=base.key,
+            tokens=int(counters["tokens"]),
+            trained_tokens=int(counters["trained_tokens"]),
+            train_seconds=float(counters["train_seconds"]),
+            world_size=world.size,
+        )
         last_saved[0] = f"{run_dir / 'checkpoints' / step_name(step)} (step {step}, on rank 0)"
         if not world.main:
             result.checkpoint = run_dir / "checkpoints" / step_name(step)
             return result.checkpoint
         path = save(
-            run_dir,
-            step,
-            model,
-            optimizer,
-            info,
-            recipe,
-            adapter_config(recipe),
-            tr.keep_checkpoints,
+            run_dir, info, model, optimizer, recipe, adapter_config(recipe), tr.keep_checkpoints
         )
         for cb in cbs:
             cb.on_checkpoint(step, path)

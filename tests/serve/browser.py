@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -25,15 +24,12 @@ AXE_JS = None  # set on first use: the axe-core that axe-selenium-python ships
 
 def browser_paths() -> tuple[str, str]:
     """(chromium, chromedriver), or a skip (a failure on CI) naming the install line."""
-    chromium = next(
-        (p for p in (shutil.which("chromium"), shutil.which("chromium-browser")) if p), None
-    )
-    driver = shutil.which("chromedriver")
+    from kazft import system
+
+    chromium, driver = system.chromium_paths()
     if chromium and driver:
         return chromium, driver
-    why = (
-        "browser tests need chromium and chromedriver: apt-get install -y chromium chromium-driver"
-    )
+    why = f"browser tests need chromium and chromedriver: {system.CHROMIUM_INSTALL}"
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(why + " (CI never skips them)")
     pytest.skip(why)
@@ -128,13 +124,14 @@ def describe(violations: list[dict]) -> str:
 
 
 class ServerThread:
-    """uvicorn on 127.0.0.1 with an OS-chosen port, on a daemon thread."""
+    """uvicorn on 127.0.0.1 (or ``host``) with an OS-chosen port, on a daemon thread."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, host: str = "127.0.0.1") -> None:
         import uvicorn
 
+        self.host = host
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+            uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="on")
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = ""
@@ -147,9 +144,22 @@ class ServerThread:
                 raise RuntimeError("test server did not start")
             time.sleep(0.02)
         port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://{self.host}:{port}"
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
+
+
+def lan_address() -> str | None:
+    """This machine's address on its network (not loopback), if it has one."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.254.254.254", 9))  # no packet is sent: only picks the route's address
+            addr = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if addr.startswith("127.") or addr == "0.0.0.0" else addr

@@ -75,3 +75,17 @@ def test_the_wheel_ships_the_static_files():
     for path in STATIC.iterdir():
         rel = path.relative_to(ROOT / "kazft" / "serve").as_posix()
         assert any(fnmatch.fnmatch(rel, p) for p in patterns), rel
+
+
+def test_a_missing_browser_fails_on_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch):
+    from kazft import system
+
+    from .browser import browser_paths
+
+    monkeypatch.setattr(system, "chromium_paths", lambda: (None, "/usr/bin/chromedriver"))
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI never skips"):
+        browser_paths()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="apt-get install chromium chromium-driver"):
+        browser_paths()

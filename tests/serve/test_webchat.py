@@ -18,7 +18,15 @@ import pytest
 
 from kazft.notice import AI_NOTICE
 
-from .browser import ServerThread, axe_violations, chromium, describe, requested_urls, resource_urls
+from .browser import (
+    ServerThread,
+    axe_violations,
+    chromium,
+    describe,
+    lan_address,
+    requested_urls,
+    resource_urls,
+)
 from .scripted_backend import SLOW_WORDS, make_app
 
 KEY = "s3cret-office-key"
@@ -445,3 +453,104 @@ def test_phone_and_laptop_layouts_with_screenshots(backend, browser, tmp_path_fa
     browser.save_screenshot(str(shots / "webchat-laptop.png"))
     assert (shots / "webchat-phone.png").stat().st_size > 5000
     assert (shots / "webchat-laptop.png").stat().st_size > 5000
+
+
+def test_copy_works_over_plain_http_on_the_office_network(browser):
+    """On http://OFFICE-ADDRESS the page is not a secure context (no Clipboard API): copy
+    falls back to the selection, and the text still reaches the clipboard."""
+    addr = lan_address()
+    if addr is None:
+        pytest.skip("this machine has no non-loopback address")
+    app = make_app()
+    with ServerThread(app, host=addr) as lan, ServerThread(make_app()) as local:
+        fresh(browser, lan.url)
+        assert browser.execute_script("return window.isSecureContext") is False
+        ask(browser, "Кеңседегі сұрақ")
+        browser.find_element("css selector", ".msg.assistant .copy").click()
+        wait(browser, "document.querySelector('.msg.assistant .copy').textContent === 'Көшірілді'")
+        # Read the clipboard from a secure origin (loopback), where reading is allowed.
+        browser.get(local.url + "/ui/config.json")
+        browser.execute_cdp_cmd(
+            "Browser.grantPermissions",
+            {"origin": local.url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]},
+        )
+        copied = browser.execute_async_script(
+            "const done = arguments[0]; navigator.clipboard.readText().then(done, e => done('ERR ' + e));"
+        )
+        assert copied == "Жауап: Кеңседегі сұрақ"
+
+
+def test_two_tabs_keep_each_others_conversations(backend, browser):
+    url, _ = backend
+    fresh(browser, url)
+    first = browser.current_window_handle
+    ask(browser, "Бірінші бетте")
+    browser.switch_to.new_window("tab")
+    second = browser.current_window_handle
+
+    def titles() -> list[str]:
+        return sorted(b.text for b in browser.find_elements("css selector", "#conversations .conv"))
+
+    try:
+        browser.get(url + "/")
+        wait(browser, "document.body.dataset.ready")
+        browser.find_element("id", "new-chat").click()
+        ask(browser, "Екінші бетте")
+        assert titles() == ["Бірінші бетте", "Екінші бетте"]
+        browser.switch_to.window(first)
+        # The first tab learns of the second's conversation, and its own next answer
+        # does not overwrite it.
+        wait(browser, "document.querySelectorAll('#conversations .conv').length === 2")
+        ask(browser, "Тағы бірінші бетте")
+        browser.refresh()
+        wait(browser, "document.body.dataset.ready")
+        assert titles() == ["Бірінші бетте", "Екінші бетте"]
+        assert answers(browser) == ["Жауап: Бірінші бетте", "Жауап: Тағы бірінші бетте"]
+        # Deleted in the first tab: it stays deleted when the second tab saves.
+        rows = browser.find_elements("css selector", "#conversations li")
+        next(r for r in rows if r.text.startswith("Екінші бетте")).find_element(
+            "css selector", ".del"
+        ).click()
+        browser.switch_to.window(second)
+        wait(browser, "document.querySelectorAll('#conversations .conv').length === 1")
+        ask(browser, "Үшінші")
+        browser.switch_to.window(first)
+        browser.refresh()
+        wait(browser, "document.body.dataset.ready")
+        assert titles() == ["Бірінші бетте", "Үшінші"]
+        # While the first tab streams (and so does not reload the list), the second
+        # starts a conversation; the first tab's save at the end keeps it.
+        browser.find_element("id", "new-chat").click()
+        ask(browser, "SLOW", finish=False)
+        wait(browser, "document.getElementById('stop').hidden === false")
+        browser.switch_to.window(second)
+        browser.find_element("id", "new-chat").click()
+        ask(browser, "Төртінші")
+        browser.switch_to.window(first)
+        browser.find_element("id", "stop").click()
+        wait(browser, "document.getElementById('send').hidden === false")
+        browser.refresh()
+        wait(browser, "document.body.dataset.ready")
+        assert titles() == ["SLOW", "Бірінші бетте", "Төртінші", "Үшінші"]
+    finally:
+        browser.switch_to.window(second)
+        browser.close()
+        browser.switch_to.window(first)
+
+
+def test_full_browser_storage_is_said_not_silent(backend, browser):
+    url, _ = backend
+    fresh(browser, url)
+    browser.execute_script(
+        "const block = 'x'.repeat(1 << 20); let i = 0;"
+        "try { for (;;) localStorage.setItem('filler' + i++, block); } catch (e) {}"
+        "let small = 'x'.repeat(1 << 10);"
+        "try { for (;;) localStorage.setItem('small' + i++, small); } catch (e) {}"
+    )
+    try:
+        ask(browser, "Сақталмайтын сұрақ " + "ұзын " * 200)
+        alert = browser.find_element("id", "alert")
+        assert alert.is_displayed() and alert.text.startswith("Сұхбат осы браузерге сақталмады")
+        assert answers(browser)[0].startswith("Жауап: Сақталмайтын сұрақ")  # still shown
+    finally:
+        browser.execute_script("localStorage.clear()")

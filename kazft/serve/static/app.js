@@ -15,6 +15,7 @@
   var INTRO = "kazft.introSeen";
   var KEY = "kazft.apiKey";
   var MODEL = "kazft.model";
+  var DELETED = "kazft.deleted";
 
   var I18N = window.KazftI18n;
   var $ = function (id) { return document.getElementById(id); };
@@ -37,9 +38,30 @@
     } catch (e) { return fallback; }
   }
   function keep(storage, key, value) {
-    try { storage.setItem(key, JSON.stringify(value)); } catch (e) { /* quota: keep going */ }
+    try { storage.setItem(key, JSON.stringify(value)); return true; } catch (e) { return false; }
   }
-  function saveConversations() { keep(localStorage, STORE, state.conversations); keep(localStorage, CURRENT, state.currentId); }
+  function storedConversations() {
+    var list = load(localStorage, STORE, []);
+    return Array.isArray(list) ? list.filter(function (c) { return c && c.id && Array.isArray(c.messages); }) : [];
+  }
+  // Several tabs share one list: merge with what the others saved instead of
+  // overwriting it. A conversation known to both keeps the later-updated copy
+  // (never replacing the one this tab is streaming into); deletions are kept
+  // as tombstones so another tab's save does not bring them back.
+  function saveConversations() {
+    var gone = load(localStorage, DELETED, []);
+    var mine = {};
+    state.conversations = state.conversations.filter(function (c) { return gone.indexOf(c.id) < 0; });
+    state.conversations.forEach(function (c, i) { mine[c.id] = i; });
+    storedConversations().forEach(function (c) {
+      if (gone.indexOf(c.id) >= 0) return;
+      var i = mine[c.id];
+      if (i === undefined) state.conversations.push(c);
+      else if ((c.updated || 0) > (state.conversations[i].updated || 0) && !(state.controller && c.id === state.currentId)) state.conversations[i] = c;
+    });
+    if (!keep(localStorage, STORE, state.conversations)) showAlert(t("errStorage"));
+    keep(localStorage, CURRENT, state.currentId);
+  }
   function apiKey() { return load(sessionStorage, KEY, ""); }
 
   // ---- words ----------------------------------------------------------------
@@ -244,6 +266,7 @@
   function deleteConversation(id) {
     if (state.controller && id === state.currentId) return;
     state.conversations = state.conversations.filter(function (c) { return c.id !== id; });
+    keep(localStorage, DELETED, load(localStorage, DELETED, []).concat([id]).slice(-500));
     if (state.currentId === id) state.currentId = null;
     saveConversations();
     renderList();
@@ -420,10 +443,17 @@
     state.controller = controller;
     var t0 = performance.now(), tFirst = 0, tLast = 0, chunks = 0, usage = null, finish = null, done = false;
     var pending = false;
+    var lastSave = performance.now();
     var paint = function () {
       if (pending) return;
       pending = true;
-      requestAnimationFrame(function () { pending = false; fillAnswer(answer, index); scrollDown(); });
+      requestAnimationFrame(function () {
+        pending = false;
+        fillAnswer(answer, index);
+        scrollDown();
+        // A closed tab or a crash keeps what had arrived a second ago.
+        if (performance.now() - lastSave > 1000) { lastSave = performance.now(); saveConversations(); }
+      });
     };
     var body = {
       model: modelId,
@@ -501,6 +531,7 @@
         c.updated = Date.now();
         saveConversations();
         setBusy(false);
+        $("status").textContent = answer.status === "done" ? t("answerReady") : "";
         fillAnswer(answer, index);
         renderList();
         scrollDown();
@@ -577,6 +608,16 @@
     $("about").addEventListener("click", showIntro);
     $("menu").addEventListener("click", toggleMenu);
     $("key-form").addEventListener("submit", onKeySubmit);
+    // The key is needed to go on: Escape does not leave the page waiting for it.
+    $("key-dialog").addEventListener("cancel", function (ev) { ev.preventDefault(); });
+    // Another tab saved: show its conversations (not while this tab streams).
+    window.addEventListener("storage", function (ev) {
+      if (ev.key !== STORE || state.controller) return;
+      state.conversations = storedConversations();
+      if (!current()) state.currentId = null;
+      renderList();
+      renderConversation();
+    });
     $("intro").addEventListener("close", function () { keep(localStorage, INTRO, true); $("question").focus(); });
     $("lang").addEventListener("change", function () { state.lang = $("lang").value; keep(localStorage, LANG, state.lang); applyLanguage(); });
     $("model").addEventListener("change", function () { keep(localStorage, MODEL, $("model").value); describeModel(); fillIntro(); });

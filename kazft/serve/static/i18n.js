@@ -46,6 +46,8 @@
       truncated: "Жауап ұзындық шегінде кесілді.",
       stats: "алғашқы токен {ttft} с · {rate} токен/с · {n} токен",
       base: "негізгі модель",
+      answerReady: "Жауап дайын.",
+      errStorage: "Сұхбат осы браузерге сақталмады: орын жетпейді. Ескі сұхбаттарды өшіріңіз немесе Markdown-қа сақтаңыз.",
     },
     ru: {
       title: "kazft — помощник по юридическим вопросам",
@@ -89,6 +91,8 @@
       truncated: "Ответ обрезан по лимиту длины.",
       stats: "первый токен {ttft} с · {rate} ток/с · {n} ток.",
       base: "базовая модель",
+      answerReady: "Ответ готов.",
+      errStorage: "Беседа не сохранилась в этом браузере: нет места. Удалите старые беседы или сохраните их в Markdown.",
     },
     en: {
       title: "kazft — legal question assistant",
@@ -132,6 +136,8 @@
       truncated: "Answer cut at the length limit.",
       stats: "first token {ttft} s · {rate} tok/s · {n} tokens",
       base: "base model",
+      answerReady: "Answer ready.",
+      errStorage: "The conversation could not be saved in this browser: storage is full. Delete old conversations or export them as Markdown.",
     },
   };
 })(window);
