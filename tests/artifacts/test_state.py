@@ -52,7 +52,7 @@ def test_every_key_round_trips_and_the_format_comes_first():
     d = json.loads(st.to_json())
     assert next(iter(d)) == "format" and d["format"] == FORMAT_VERSION
     assert TrainState.from_dict(d) == st
-    assert set(d) == set(FORMAT_1) | {"files"}
+    assert set(d) == set(FORMAT_1) | {"files", "world_size"}
 
 
 def test_nan_loss_survives_and_a_newer_format_is_refused(tmp_path: Path):
