@@ -24,13 +24,12 @@ import contextlib
 import io
 import json
 import os
-import shutil
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from kazft.atomic import atomic_folder
+from kazft.artifacts.atomic import atomic_folder
 from kazft.model.tiny import SIZES, Sizes, model_config, weight_shapes
 from kazft.model.tiny_tokenizer import END_OF_TURN_ID, write_tokenizer
 
@@ -150,17 +149,13 @@ def _build_source(out: Path, spec: ModelSpec) -> None:
 def _build_quantized(source: Path, out: Path) -> None:
     from mlx_lm import convert
 
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with atomic_folder(out) as tmp:
+        # mlx_lm.convert refuses an existing folder: convert into a new one inside.
         with contextlib.redirect_stdout(io.StringIO()):
-            convert(str(source), str(tmp), quantize=True, q_group_size=64, q_bits=4)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            convert(str(source), str(tmp / "q"), quantize=True, q_group_size=64, q_bits=4)
+        for f in (tmp / "q").iterdir():
+            os.replace(f, tmp / f.name)
+        (tmp / "q").rmdir()
 
 
 def model_folders(spec: ModelSpec, workdir: Path) -> tuple[Path, Path]:

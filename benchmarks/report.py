@@ -8,11 +8,11 @@ token). Numbers are printed as measured; extrapolations are labelled as such.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from benchmarks.machine import one_line
+from kazft.artifacts.atomic import atomic_write
 
 RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
 HEADER = """# kazft benchmark results
@@ -26,10 +26,7 @@ benchmarks/README.md for what each case measures.
 
 
 def write_json(results: dict, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     return path
 
 
@@ -335,7 +332,5 @@ def layer_rows(ly: dict) -> tuple[list[str], list[str]]:
 def append_markdown(results: dict, path: Path = RESULTS_MD) -> Path:
     text = path.read_text(encoding="utf-8") if path.exists() else HEADER
     text = text.rstrip("\n") + "\n\n" + markdown(results)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, text)
     return path

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from kazft.artifacts.atomic import atomic_open
+
 LEGAL = Path(__file__).resolve().parents[1] / "data" / "legal" / "legal_qa.jsonl"
 JITTER = (0.8, 1.25)
 
@@ -192,11 +194,8 @@ def _chat_ids(hf: Any, convs: list[list[dict[str, str]]]) -> list[list[int]]:
 
 
 def write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> Path:
-    """Atomically: a temporary file in the same folder, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
+    """Atomically, through kazft's one atomic writer."""
+    with atomic_open(path) as f:
         for r in records:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    tmp.replace(path)
     return path

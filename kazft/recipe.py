@@ -20,7 +20,17 @@ from kazft.errors import KazftError, RecipeError
 from kazft.notice import DEFAULT_INTENDED_USE, DEFAULT_RISK_REASON
 
 RECIPES_DIR = Path("recipes")
-TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# LoRA target name -> module path inside a Gemma 3 decoder layer.
+TARGET_PATHS = {
+    "q_proj": "self_attn.q_proj",
+    "k_proj": "self_attn.k_proj",
+    "v_proj": "self_attn.v_proj",
+    "o_proj": "self_attn.o_proj",
+    "gate_proj": "mlp.gate_proj",
+    "up_proj": "mlp.up_proj",
+    "down_proj": "mlp.down_proj",
+}
+TARGET_MODULES = tuple(TARGET_PATHS)
 
 
 class Strict(BaseModel):

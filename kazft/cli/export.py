@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
             f"model's GGUF: llama-cli -m BASE.gguf --lora {out}"
         )
     else:
+        from kazft.artifacts.hashing import sha256_file
         from kazft.export.bundle import export_bundle
-        from kazft.model.manifest import sha256_file
 
         legal = {"auto": None, "yes": True, "no": False}[args.legal_notice]
         manifest = export_bundle(

@@ -47,7 +47,7 @@ def export_gguf_cli(src: Any, out: Path, gtype: str, force: bool, drift: bool = 
 
 
 def _write_text(path: Path, text: str) -> None:
-    from kazft.atomic import atomic_file
+    from kazft.artifacts.atomic import atomic_file
 
     def write(tmp: Path) -> None:
         tmp.write_text(text, encoding="utf-8")

@@ -70,7 +70,7 @@ def _report(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else folder / "report"
     out.mkdir(parents=True, exist_ok=True)
     plots = plot(report, out)
-    from kazft.atomic import atomic_file
+    from kazft.artifacts.atomic import atomic_file
 
     for name, text in (
         ("report.md", markdown(report, plots)),

@@ -8,7 +8,7 @@ from typing import Any
 
 
 def run(args: argparse.Namespace) -> int:
-    from kazft.model.manifest import verify_bundle
+    from kazft.artifacts.manifest import verify_bundle
 
     base_folder = None
     if args.base:

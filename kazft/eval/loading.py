@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kazft.artifacts.adapters import AdapterRef, check_fits_model, resolve_adapter
 from kazft.errors import KazftError, ModelError
 from kazft.recipe import Recipe, load_recipe
 
@@ -23,7 +24,7 @@ SPLITS = ("test", "valid", "train")
 
 @dataclass
 class Loaded:
-    ref: Any  # kazft.model.adapters.AdapterRef
+    ref: AdapterRef
     recipe: Recipe
     engine: Any  # kazft.generate.engine.Engine over the LoRA model
     adapter_config: dict[str, Any]
@@ -37,7 +38,7 @@ class Loaded:
         return self.engine.tokenizer
 
 
-def find_recipe(ref: Any, recipe: str | None, overrides: list[str] | None) -> Recipe:
+def find_recipe(ref: AdapterRef, recipe: str | None, overrides: list[str] | None) -> Recipe:
     """--recipe if given, else the resolved recipe saved with the run/checkpoint/bundle."""
     if recipe is not None:
         return load_recipe(recipe, overrides)
@@ -49,24 +50,22 @@ def find_recipe(ref: Any, recipe: str | None, overrides: list[str] | None) -> Re
     return load_recipe(ref.recipe_yaml, overrides)
 
 
-def attach_adapter(model: Any, folder: Path) -> dict[str, Any]:
-    """Wrap the adapter's layers in mlx-lm LoRALinear and load its weights; returns its config."""
-    from mlx_lm.tuner.utils import load_adapters
+def attach_adapter(model: Any, ref: AdapterRef) -> dict[str, Any]:
+    """Wrap the adapter's layers in mlx-lm LoRALinear and load its weights; returns its config.
 
-    from kazft.model.adapters import read_adapter_config
+    The same steps as mlx-lm's ``load_adapters``, from kazft's resolved reference
+    (so a PEFT export works too) and after the one shape check."""
+    import mlx.core as mx
+    from mlx_lm.tuner.utils import linear_to_lora_layers
 
-    cfg = read_adapter_config(folder)
-    kind = cfg.get("fine_tune_type", "lora")
-    if kind != "lora":
-        raise ModelError(
-            f"{folder}: fine_tune_type {kind!r}; kazft eval compares LoRA adapters only"
-        )
-    try:
-        load_adapters(model, str(folder))
-    except (ValueError, KeyError, TypeError) as err:
-        raise ModelError(f"{folder}: the adapter does not fit the base model ({err})") from None
+    spec = ref.lora()
+    weights = ref.load_weights()
+    check_fits_model(weights, model, ref.weights, ref.base_model)
+    linear_to_lora_layers(model, spec.num_layers, spec.mlx_parameters())
+    model.load_weights(list(weights.items()), strict=False)
+    mx.eval(model.parameters())
     model.eval()
-    return cfg
+    return ref.config()
 
 
 def load_adapter_weights(model: Any, folder: Path, expected: dict[str, Any]) -> None:
@@ -74,24 +73,23 @@ def load_adapter_weights(model: Any, folder: Path, expected: dict[str, Any]) -> 
     import mlx.core as mx
     from mlx.utils import tree_flatten
 
-    from kazft.model.adapters import ADAPTER_WEIGHTS, read_adapter_config
-
-    cfg = read_adapter_config(folder)
+    ref = resolve_adapter(folder)
+    cfg = ref.config()
     for key in ("num_layers", "lora_parameters"):
         if cfg.get(key) != expected.get(key):
             raise ModelError(
                 f"{folder}: {key} {json.dumps(cfg.get(key))} differs from the first checkpoint's "
                 f"{json.dumps(expected.get(key))}; evaluate it separately (kazft eval {folder})"
             )
-    weights = mx.load(str(folder / ADAPTER_WEIGHTS))
-    assert isinstance(weights, dict)  # a .safetensors file loads as a dict of arrays
+    weights = ref.load_weights()
     params: Any = tree_flatten(model.parameters())  # [(name, array)]
-    have = {n: p.shape for n, p in params if n.endswith((".lora_a", ".lora_b"))}
-    if set(weights) != set(have) or any(weights[n].shape != have[n] for n in have):
+    have = {n for n, _ in params if n.endswith((".lora_a", ".lora_b"))}
+    if set(weights) != have:
         raise ModelError(
-            f"{folder / ADAPTER_WEIGHTS}: its tensors do not match the first "
-            "checkpoint's; evaluate it separately"
+            f"{ref.weights}: its tensors do not match the first checkpoint's; "
+            "evaluate it separately"
         )
+    check_fits_model(weights, model, ref.weights, ref.base_model)
     model.load_weights(list(weights.items()), strict=False)
     mx.eval(model.parameters())
 
@@ -106,7 +104,6 @@ def load_for_eval(
     from kazft.data.sources import check_sources
     from kazft.generate.engine import Engine, check_adapter_base, load_base
     from kazft.generate.source import ModelSource
-    from kazft.model.adapters import resolve_adapter
 
     ref = resolve_adapter(target)
     rec = find_recipe(ref, recipe, overrides)
@@ -124,7 +121,7 @@ def load_for_eval(
     # An explicit --recipe must name the base the adapter was trained on; a bundle's
     # recorded fingerprint is checked against the loaded base.
     check_adapter_base(ref, source, folder, allow_other_base=False)
-    cfg = attach_adapter(model, ref.folder)
+    cfg = attach_adapter(model, ref)
     q = rec.model.quantize
     log(
         f"model: {rec.model.base}"

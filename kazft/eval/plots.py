@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from kazft.text.output import atomic_binary
+from kazft.artifacts.atomic import atomic_path
 
 PLOTS = {"loss": "loss.png", "categories": "categories.png", "retention": "retention.png"}
 
@@ -51,7 +51,7 @@ def _figure() -> Any:
 
 
 def _save(fig: Any, path: Path) -> None:
-    with atomic_binary(path) as tmp:
+    with atomic_path(path) as tmp:
         # No timestamp or version in the metadata: the same numbers give the same file.
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
 

@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from kazft.artifacts.atomic import atomic_path
 from kazft.eval.plots import PLOTS, write_plots
-from kazft.text.output import atomic_binary
 
 # (key in a system's numbers, label, format)
 ROWS: list[tuple[str, str, str]] = [
@@ -307,7 +307,7 @@ def render_html(result: dict[str, Any], images: dict[str, bytes]) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    with atomic_binary(path) as tmp:
+    with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from kazft import __version__
+from kazft.artifacts.hashing import sha256_file
+from kazft.artifacts.names import ADAPTER_WEIGHTS, CHECKPOINTS_DIR
 from kazft.errors import KazftError
 from kazft.eval.answers import Item, generate_answers, make_item
 from kazft.eval.loading import (
@@ -33,7 +35,6 @@ from kazft.eval.metrics import NLL, by_category, generation_metrics
 from kazft.eval.perplexity import adapter_disabled, sequence_nll, total_nll
 from kazft.eval.report import write_json, write_report
 from kazft.eval.retention import DEFAULT_WARN, load_probes, run_probes, warnings_for
-from kazft.model.manifest import sha256_file
 
 SYSTEMS = ("base", "adapter")
 EVAL_JSON = "eval.json"
@@ -224,7 +225,7 @@ def _checkpoints_current(section: Any, run: Path) -> bool:
     if not steps:
         return False
     for s in steps:
-        weights = run / "checkpoints" / str(s.get("name")) / "adapters.safetensors"
+        weights = run / CHECKPOINTS_DIR / str(s.get("name")) / ADAPTER_WEIGHTS
         if not weights.is_file() or sha256_file(weights) != s.get("sha256"):
             return False
     return True
@@ -338,8 +339,8 @@ def evaluate_checkpoints(
     opts: Options, reporter: Reporter | None = None
 ) -> tuple[dict[str, Any], dict[str, Path]]:
     """Every saved checkpoint of a run on the validation split; the best by ``opts.metric``."""
+    from kazft.artifacts.checkpoints import list_checkpoints
     from kazft.data.pipeline import prepare
-    from kazft.train.checkpoint import list_checkpoints
 
     rep = reporter or StderrReporter()
     if opts.metric not in METRICS:
@@ -347,7 +348,7 @@ def evaluate_checkpoints(
     check_args(opts)
     loaded = load_for_eval(opts.target, opts.recipe, opts.overrides, rep.log)
     run = Path(str(loaded.ref.source))
-    ckpts = list_checkpoints(run / "checkpoints") if loaded.ref.kind == "run" else []
+    ckpts = list_checkpoints(run / CHECKPOINTS_DIR) if loaded.ref.kind == "run" else []
     if not ckpts:
         raise KazftError(
             f"{run}: no checkpoints to compare; --checkpoints takes a run folder "
@@ -374,7 +375,7 @@ def evaluate_checkpoints(
         row = {
             "name": folder.name,
             "step": step,
-            "sha256": sha256_file(folder / "adapters.safetensors"),
+            "sha256": sha256_file(folder / ADAPTER_WEIGHTS),
             **_loss_dict(total_nll(sequence_nll(loaded.model, seqs))),
         }
         if opts.metric == "chrf++":

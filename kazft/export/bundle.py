@@ -22,12 +22,13 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from kazft.artifacts.manifest import base_identity, fingerprint_base, write_manifest
+from kazft.artifacts.names import ADAPTER_WEIGHTS, ARCHIVE_SUFFIXES
 from kazft.export.card import EVAL_JSON, find_eval, render_card
 from kazft.export.mlx import write_mlx
 from kazft.export.output import atomic_file, atomic_folder, check_target
 from kazft.export.peft import write_peft
-from kazft.export.source import ADAPTER_FILE, Source
-from kazft.model.manifest import ARCHIVE_SUFFIXES, base_identity, fingerprint_base, write_manifest
+from kazft.export.source import Source
 
 
 def manifest_fields(src: Source) -> dict[str, Any]:
@@ -49,7 +50,7 @@ def manifest_fields(src: Source) -> dict[str, Any]:
             "scale": src.lora.scale,
             "dropout": src.lora.dropout,
             "num_layers": src.lora.num_layers,
-            "keys": list(src.lora.keys),
+            "keys": list(src.lora.keys or ()),
         },
         "adapter": {
             "parameters": src.parameter_count(),
@@ -83,7 +84,7 @@ def write_bundle(
     legal: bool | None = None,
     with_gguf: bool = False,
 ) -> dict[str, Any]:
-    from kazft.model.manifest import verify_bundle
+    from kazft.artifacts.manifest import verify_bundle
 
     write_mlx(src, folder / "mlx")
     write_peft(src, folder / "peft")
@@ -96,7 +97,7 @@ def write_bundle(
     if evaluation is not None and src.run_dir is not None:  # the card's numbers, in full
         shutil.copyfile(src.run_dir / EVAL_JSON, folder / EVAL_JSON)
     fields = manifest_fields(src)
-    fields["adapter"]["file_bytes"] = (folder / "mlx" / ADAPTER_FILE).stat().st_size
+    fields["adapter"]["file_bytes"] = (folder / "mlx" / ADAPTER_WEIGHTS).stat().st_size
     if gguf_file is not None:
         fields["formats"]["gguf"] = f"gguf/{gguf_file}"
     (folder / "README.md").write_text(

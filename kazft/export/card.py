@@ -18,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from kazft.export.source import ADAPTER_FILE, Source
+from kazft.artifacts.names import ADAPTER_WEIGHTS
+from kazft.export.source import Source
 from kazft.notice import AI_NOTICE, RISK_EXAMPLES
 from kazft.recipe import CardSection
 
@@ -120,7 +121,7 @@ def _data_lines(src: Source) -> list[str]:
 
 def find_eval(src: Source) -> tuple[dict[str, Any] | None, str]:
     """(the run's eval.json when it describes the exported adapter, a sentence on why not)."""
-    from kazft.model.manifest import sha256_file
+    from kazft.artifacts.hashing import sha256_file
 
     path = src.run_dir / EVAL_JSON if src.run_dir is not None else None
     if path is None or not path.is_file():
@@ -140,7 +141,7 @@ def find_eval(src: Source) -> tuple[dict[str, Any] | None, str]:
             f"table); run `kazft eval {src.run_dir}` to add one."
         )
     evaluated = (result.get("adapter") or {}).get("sha256")
-    if evaluated != sha256_file(src.adapter_dir / ADAPTER_FILE):
+    if evaluated != sha256_file(src.adapter_dir / ADAPTER_WEIGHTS):
         return None, (
             f"The run's `{EVAL_JSON}` describes another adapter (an earlier checkpoint or "
             f"run), so it is not shown; run `kazft eval` on what you export."

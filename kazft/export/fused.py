@@ -21,10 +21,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from kazft.artifacts.manifest import base_identity
+from kazft.artifacts.names import PICKLE_SUFFIXES
 from kazft.errors import ModelError
 from kazft.export.output import atomic_folder, write_json
 from kazft.export.source import Source, read_json
-from kazft.model.manifest import PICKLE_SUFFIXES, base_identity
+from kazft.model.lora import lora_delta
 
 DTYPES = ("bfloat16", "float32", "float16")
 # Non-weight files a model folder needs next to its weights (tokenizer, templates, ...).
@@ -105,11 +107,8 @@ def merged_weight(mod: Any) -> Any:
 
     The base W is de-quantised exactly as the forward sees it; the update is added
     in float32, so the fused weight computes what model + adapter computed."""
-    import mlx.core as mx
-
     w = plain_weight(mod.linear)  # (out, in)
-    delta = (mod.scale * mod.lora_b.T.astype(mx.float32)) @ mod.lora_a.T.astype(mx.float32)
-    return w + delta
+    return w + lora_delta(mod.lora_a, mod.lora_b, mod.scale)
 
 
 def fuse_in_place(model: Any, dtype: str, quantize: dict[str, int] | None = None) -> Any:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from kazft.artifacts.manifest import base_identity
+from kazft.artifacts.names import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 from kazft.export.output import atomic_folder, write_json
-from kazft.export.source import ADAPTER_CONFIG, ADAPTER_FILE, Source
-from kazft.model.manifest import base_identity
+from kazft.export.source import Source
 
 
 def mlx_config(src: Source) -> dict[str, Any]:
@@ -25,7 +26,7 @@ def mlx_config(src: Source) -> dict[str, Any]:
             "rank": src.lora.rank,
             "scale": src.lora.scale,
             "dropout": src.lora.dropout,
-            "keys": list(src.lora.keys),
+            "keys": list(src.lora.keys or ()),
         },
         # A hub id or kazft:tiny; null for a local folder (its path means nothing on another
         # machine: the bundle's manifest names it and carries its fingerprint).
@@ -41,7 +42,7 @@ def write_mlx(src: Source, folder: Path) -> None:
     import mlx.core as mx
 
     folder.mkdir(parents=True, exist_ok=True)
-    mx.save_safetensors(str(folder / ADAPTER_FILE), src.weights, metadata={"format": "mlx"})
+    mx.save_safetensors(str(folder / ADAPTER_WEIGHTS), src.weights, metadata={"format": "mlx"})
     write_json(folder / ADAPTER_CONFIG, mlx_config(src))
 
 

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from kazft import atomic
-from kazft.atomic import atomic_file
+from kazft.artifacts import atomic
+from kazft.artifacts.atomic import atomic_file
 from kazft.errors import KazftError
 
 

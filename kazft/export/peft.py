@@ -21,10 +21,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from kazft.artifacts.manifest import base_identity
 from kazft.errors import ModelError
 from kazft.export.output import atomic_folder, write_json
 from kazft.export.source import Source, read_json
-from kazft.model.manifest import base_identity
 
 PEFT_WEIGHTS = "adapter_model.safetensors"
 PEFT_CONFIG = "adapter_config.json"

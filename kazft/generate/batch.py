@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from kazft.artifacts.atomic import atomic_write
 from kazft.errors import DataError, Interrupted, KazftError
-from kazft.generate.chat import write_atomic
 from kazft.generate.engine import Engine, Sampling
 from kazft.generate.prompt import prompt_ids, question_messages
 from kazft.generate.stats import GenStats, memory
@@ -118,7 +118,7 @@ def record_key(record: dict[str, Any]) -> str:
 
 def generated_by(source: Any, sampling: Sampling) -> dict[str, Any]:
     """What answered: base, quantisation, adapter fingerprint, prompt settings, sampling."""
-    from kazft.model.manifest import sha256_file
+    from kazft.artifacts.hashing import sha256_file
 
     q = source.quantize
     ad = source.adapter
@@ -309,7 +309,7 @@ def run_batch(
                 f"{left} (they resume, nothing is asked twice)"
             ) from None
     final = "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in answers)
-    write_atomic(output, final)
+    atomic_write(output, final)
     partial.unlink(missing_ok=True)
     summary.seconds = time.perf_counter() - t0
     return summary
@@ -358,7 +358,7 @@ def _answers_on_disk(
             )
             if repair:
                 # Cut the fragment off so the next appended answer starts on its own line.
-                write_atomic(
+                atomic_write(
                     path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
                 )
         for rec in records:

@@ -21,13 +21,12 @@ already hold:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kazft.artifacts.atomic import atomic_write
 from kazft.data.render import Messages
 from kazft.errors import KazftError
 from kazft.generate.engine import Engine, Generation, Sampling
@@ -142,17 +141,5 @@ class ChatSession:
         """The conversation as one JSON line ({"messages": [...]}), written atomically."""
         out = Path(path).expanduser()
         line = json.dumps({"messages": self.messages()}, ensure_ascii=False) + "\n"
-        write_atomic(out, line)
+        atomic_write(out, line)
         return out
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

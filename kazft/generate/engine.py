@@ -18,11 +18,11 @@ from typing import Any
 
 import mlx.core as mx
 
+from kazft.artifacts.adapters import AdapterRef
 from kazft.errors import ModelError
 from kazft.generate.fast_lora import AppliedAdapter, apply_adapter
 from kazft.generate.source import ModelSource, same_base
 from kazft.generate.stats import GenStats
-from kazft.model.adapters import AdapterRef
 from kazft.recipe import ModelSection, Quantize
 
 END_OF_TURN = "<end_of_turn>"
@@ -234,7 +234,7 @@ def load_engine(
     model, tokenizer, folder, config = load_base(source.base, source.revision, source.quantize)
     applied = None
     if ref is not None:
-        applied = apply_adapter(model, ref.weights, ref.config(), trained_on=ref.base_model)
+        applied = apply_adapter(model, ref)
     if getattr(tokenizer, "chat_template", None) is None:
         raise ModelError(
             f"{folder}: the tokenizer has no chat template; kazft asks questions "
@@ -250,7 +250,7 @@ def check_adapter_base(
 ) -> None:
     """Refuse an adapter trained on another base (shapes are checked when applying)."""
     if ref.kind == "bundle" and ref.source is not None:
-        from kazft.model.manifest import verify_bundle
+        from kazft.artifacts.manifest import verify_bundle
 
         verify_bundle(ref.source, base_folder=folder)  # fingerprint check: raises ModelError
         return

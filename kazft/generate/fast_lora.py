@@ -31,13 +31,12 @@ error deep inside a matmul.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
 
-from kazft.errors import ModelError
+from kazft.artifacts.adapters import AdapterRef, check_fits_model, lora_modules
+from kazft.model.lora import lora_delta
 
 # Sibling projections that mlx-lm's Gemma 3 layers call with the same input array.
 SHARED_INPUT = {"self_attn": ("q_proj", "k_proj", "v_proj"), "mlp": ("gate_proj", "up_proj")}
@@ -101,50 +100,6 @@ class AppliedAdapter:
     shared_down: int = 0  # down-projections shared by sibling side paths
 
 
-def _dims(module: nn.Module) -> tuple[int, int]:
-    """(in, out) of a Linear or QuantizedLinear."""
-    out_dims, packed = module.weight.shape
-    if isinstance(module, nn.QuantizedLinear):
-        return packed * 32 // module.bits, out_dims
-    return packed, out_dims
-
-
-def _lora_params(cfg: dict[str, Any], where: str) -> tuple[int, float]:
-    kind = cfg.get("fine_tune_type", "lora")
-    if kind != "lora":
-        raise ModelError(
-            f"{where}: fine_tune_type {kind!r} is not supported by kazft generate "
-            "(only LoRA adapters); use mlx_lm.generate --adapter-path for it"
-        )
-    params = cfg.get("lora_parameters")
-    if not isinstance(params, dict) or "scale" not in params or "rank" not in params:
-        raise ModelError(
-            f"{where}: lora_parameters needs 'rank' and 'scale' (mlx-lm format; "
-            "scale = alpha / rank); re-export the adapter"
-        )
-    return int(params["rank"]), float(params["scale"])
-
-
-def _group(weights: dict[str, mx.array], where: str) -> dict[str, dict[str, mx.array]]:
-    """``...q_proj.lora_a`` -> {"...q_proj": {"lora_a": .., "lora_b": ..}}."""
-    groups: dict[str, dict[str, mx.array]] = {}
-    for name, value in weights.items():
-        path, _, leaf = name.rpartition(".")
-        if leaf not in ("lora_a", "lora_b") or not path:
-            raise ModelError(
-                f"{where}: tensor {name!r} is not a LoRA weight (expected names "
-                "ending in .lora_a / .lora_b); only LoRA adapters are supported"
-            )
-        groups.setdefault(path, {})[leaf] = value
-    for path, pair in groups.items():
-        if len(pair) != 2:
-            raise ModelError(
-                f"{where}: {path} has only {', '.join(pair)}; the file is incomplete, "
-                "re-export the adapter"
-            )
-    return groups
-
-
 @dataclass(frozen=True)
 class LoraWeights:
     """An adapter's tensors, checked against a model: {projection path: (A (in, r), B (r, out))}."""
@@ -154,95 +109,40 @@ class LoraWeights:
     pairs: dict[str, tuple[mx.array, mx.array]]
 
 
-def read_lora(
-    model: nn.Module,
-    weights_file: Path,
-    config: dict[str, Any],
-    trained_on: str | None = None,
-) -> LoraWeights:
-    """Read the adapter in ``weights_file`` and check every tensor against ``model``.
+def read_lora(model: nn.Module, ref: AdapterRef) -> LoraWeights:
+    """Read the adapter ``ref`` names and check every tensor against ``model``.
 
     Shared by the single-adapter path below and the server's per-row adapters
-    (kazft.serve.rows), so both refuse the same misfits with the same message.
+    (kazft.serve.rows), so both refuse the same misfits with the same message:
+    the checks are :func:`kazft.artifacts.adapters.check_lora_weights` (inside
+    ``load_weights``) and :func:`~kazft.artifacts.adapters.check_fits_model`.
     """
-    where = str(weights_file)
-    rank, scale = _lora_params(config, str(weights_file.parent / "adapter_config.json"))
-    if weights_file.suffix != ".safetensors":
-        raise ModelError(f"{where}: adapters are read only from .safetensors files")
-    try:
-        weights = mx.load(str(weights_file))
-    except (OSError, RuntimeError, ValueError) as err:
-        raise ModelError(
-            f"{where}: cannot read the adapter weights ({err}); re-export it"
-        ) from None
-    assert isinstance(weights, dict)
-    groups = _group(weights, where)
-    if not groups:
-        raise ModelError(f"{where}: holds no LoRA weights; re-export the adapter")
-
-    modules = dict(model.named_modules())
-    problems: list[str] = []
-    for path, pair in sorted(groups.items()):
-        a, b = pair["lora_a"], pair["lora_b"]  # (in, r), (r, out)
-        mod = modules.get(path)
-        if mod is None:
-            problems.append(f"the model has no layer {path}")
-            continue
-        if not isinstance(mod, (nn.Linear, nn.QuantizedLinear)):
-            problems.append(f"{path} is a {type(mod).__name__}, not a linear layer")
-            continue
-        d_in, d_out = _dims(mod)
-        if (
-            a.ndim != 2
-            or b.ndim != 2
-            or a.shape != (d_in, a.shape[1])
-            or b.shape != (a.shape[1], d_out)
-        ):
-            problems.append(
-                f"{path}: adapter shapes {tuple(a.shape)} x {tuple(b.shape)} do not fit "
-                f"the layer's {d_in} inputs and {d_out} outputs"
-            )
-        elif a.shape[1] != rank:
-            problems.append(f"{path}: rank {a.shape[1]} but adapter_config.json says {rank}")
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        base = f"base {trained_on!r}" if trained_on else "another base"
-        raise ModelError(
-            f"{where} does not fit this model: {problems[0]}{more}. The adapter was "
-            f"trained on {base}; load that model (--model {trained_on or 'BASE'})."
-        )
-    pairs = {path: (pair["lora_a"], pair["lora_b"]) for path, pair in groups.items()}
-    return LoraWeights(rank=rank, scale=scale, pairs=pairs)
+    spec = ref.lora()
+    weights = ref.load_weights()
+    check_fits_model(weights, model, ref.weights, ref.base_model)
+    return LoraWeights(rank=spec.rank, scale=spec.scale, pairs=lora_modules(weights))
 
 
-def apply_adapter(
-    model: nn.Module,
-    weights_file: Path,
-    config: dict[str, Any],
-    trained_on: str | None = None,
-) -> AppliedAdapter:
-    """Merge or attach the adapter in ``weights_file`` to ``model`` in place."""
-    lora = read_lora(model, weights_file, config, trained_on)
-    rank, scale = lora.rank, lora.scale
+def apply_adapter(model: nn.Module, ref: AdapterRef) -> AppliedAdapter:
+    """Merge or attach the adapter ``ref`` names to ``model`` in place."""
+    lora = read_lora(model, ref)
     modules = dict(model.named_modules())
     merged = 0
     side: dict[str, tuple[nn.QuantizedLinear, mx.array, mx.array]] = {}
-    for path, (a_in, b_in) in lora.pairs.items():
+    for path, (a, b) in lora.pairs.items():  # (in, r), (r, out)
         mod = modules[path]
-        a = a_in.astype(mx.float32)  # (in, r)
-        b = b_in.astype(mx.float32)  # (r, out)
         if isinstance(mod, nn.QuantizedLinear):
             dtype = mod.scales.dtype  # the dtype the packed matmul computes in
-            side[path] = (mod, a.astype(dtype), (scale * b).astype(dtype))
+            scaled = lora.scale * b.astype(mx.float32)
+            side[path] = (mod, a.astype(dtype), scaled.astype(dtype))
         else:
             w = mod.weight  # (out, in)
-            delta = (scale * b.T) @ a.T  # (out, r) @ (r, in) -> (out, in), float32
-            mod.weight = (w.astype(mx.float32) + delta).astype(w.dtype)
+            mod.weight = (w.astype(mx.float32) + lora_delta(a, b, lora.scale)).astype(w.dtype)
             merged += 1
     shared = _attach_side_paths(modules, side)
     mx.eval(model.parameters())
     return AppliedAdapter(
-        merged=merged, side_path=len(side), rank=rank, scale=scale, shared_down=shared
+        merged=merged, side_path=len(side), rank=lora.rank, scale=lora.scale, shared_down=shared
     )
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from kazft.artifacts.adapters import AdapterRef, resolve_adapter
 from kazft.errors import ModelError
-from kazft.model.adapters import AdapterRef, resolve_adapter
 from kazft.recipe import DataSection, Quantize, Recipe, load_recipe
 
 

@@ -21,18 +21,19 @@ from typing import Any, cast
 
 from kazft import __version__
 from kazft.errors import ModelError
-from kazft.recipe import LoraSection, Recipe
+from kazft.recipe import TARGET_PATHS, LoraSection, Recipe
 
-# Recipe target name -> module path inside a Gemma 3 decoder layer.
-MODULE_PATHS = {
-    "q_proj": "self_attn.q_proj",
-    "k_proj": "self_attn.k_proj",
-    "v_proj": "self_attn.v_proj",
-    "o_proj": "self_attn.o_proj",
-    "gate_proj": "mlp.gate_proj",
-    "up_proj": "mlp.up_proj",
-    "down_proj": "mlp.down_proj",
-}
+MODULE_PATHS = TARGET_PATHS  # recipe target name -> module path inside a decoder layer
+
+
+def lora_delta(a: Any, b: Any, scale: float) -> Any:
+    """The update LoRA adds to a weight, ``scale * (a @ b).T``: (out, in), float32.
+
+    a: (in, r), b: (r, out) as mlx-lm stores them. Fusing for export, merging for
+    generation and any other merge go through here, so they agree bit for bit."""
+    import mlx.core as mx
+
+    return (scale * b.T.astype(mx.float32)) @ a.T.astype(mx.float32)  # (out, r) @ (r, in)
 
 
 def lora_keys(lora: LoraSection) -> list[str]:

@@ -22,14 +22,13 @@ import contextlib
 import hashlib
 import io
 import json
-import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kazft.artifacts.atomic import atomic_folder
 from kazft.errors import ModelError
 from kazft.model.load import EMBEDDED, read_config, resolve_model
 from kazft.recipe import ModelSection
@@ -152,9 +151,8 @@ def _write_quantized(source: Path, out: Path, bits: int, group_size: int, info: 
     import mlx.core as mx
     from mlx_lm.utils import load_model, quantize_model, save_config, save_model
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    # Another process may finish the same cache entry first: keep theirs.
+    with atomic_folder(out, if_exists="keep") as tmp:
         model, config = load_model(source, lazy=True)
         # mlx-lm prints its own bits-per-weight line; kazft reports the result itself.
         with contextlib.redirect_stdout(io.StringIO()):
@@ -166,16 +164,6 @@ def _write_quantized(source: Path, out: Path, bits: int, group_size: int, info: 
             if f.is_file() and not _SKIP_COPY.search(f.name) and f.name != MARKER:
                 shutil.copy2(f, tmp / f.name)
         (tmp / MARKER).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-        try:
-            os.replace(tmp, out)
-        except OSError:
-            # Another process finished the same entry first: keep theirs.
-            if not (out / MARKER).exists():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def prepare_base(model: ModelSection, log: Any = print) -> BaseModel:

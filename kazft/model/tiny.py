@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kazft.atomic import atomic_folder
+from kazft.artifacts.atomic import atomic_folder
 from kazft.errors import KazftError
 from kazft.model.tiny_tokenizer import END_OF_TURN_ID, SPECIAL_PIECES, write_tokenizer
 

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from kazft.atomic import atomic_file
+from kazft.artifacts.atomic import atomic_file
 from kazft.errors import KazftError
 from kazft.review.store import ITEMS, KEY, KEY_DIR, META, Item
 

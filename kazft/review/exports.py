@@ -133,7 +133,7 @@ def argilla(folder: Path) -> list[dict[str, Any]]:
 
 
 def write_export(folder: Path, kind: str, out_dir: Path) -> list[Path]:
-    from kazft.atomic import atomic_file
+    from kazft.artifacts.atomic import atomic_file
 
     def put(path: Path, text: str) -> Path:
         def write(tmp: Path) -> None:

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from kazft.artifacts.adapters import AdapterRef
 from kazft.errors import KazftError, ModelError
 from kazft.generate.source import ModelSource, resolve_source
-from kazft.model.adapters import AdapterRef
 from kazft.recipe import CardSection, DataSection, Quantize, load_recipe
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
@@ -190,7 +190,7 @@ def load_registry(
         ref = src.adapter
         assert ref is not None
         try:
-            loras.append(read_lora(model, ref.weights, ref.config(), trained_on=ref.base_model))
+            loras.append(read_lora(model, ref))
         except ModelError as err:
             raise ModelError(f"adapter {name}: {err}") from None
     rows = AdapterRows()

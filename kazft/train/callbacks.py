@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kazft.train.checkpoint import atomic_write
+from kazft.artifacts.atomic import atomic_path, atomic_write
 
 
 @dataclass
@@ -142,10 +142,9 @@ class LossPlot(Callback):
         if train or valid:
             ax.legend()
         fig.tight_layout()
-        tmp = self.out.with_name(f".{self.out.name}.tmp.png")
-        fig.savefig(tmp)
+        with atomic_path(self.out) as tmp:
+            fig.savefig(tmp, format="png")
         plt.close(fig)
-        tmp.replace(self.out)
 
     def on_checkpoint(self, step: int, path: Path) -> None:
         self.draw()

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from kazft.atomic import atomic_file
+from kazft.artifacts.atomic import atomic_file
 
 FORMAT = 1
 SUFFIX = ".safetensors"

@@ -1,5 +1,8 @@
 """Find a checkpoint, check the recipe still matches it, restore the full state.
 
+What a checkpoint holds is :mod:`kazft.artifacts.checkpoints` and
+:mod:`kazft.artifacts.state`; this module only puts it back.
+
 Exact resume needs every input of the next step to be what it would have been:
 the adapter weights, AdamW's moments and step count (which also drives the
 learning-rate schedule), the RNG key that draws dropout masks, and the data
@@ -11,16 +14,24 @@ run differ from an uninterrupted one, showing the difference, unless forced.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any, cast
 
 import yaml
 
+from kazft.artifacts.checkpoints import latest_checkpoint, list_checkpoints
+from kazft.artifacts.names import (
+    ADAPTER_WEIGHTS,
+    CHECKPOINTS_DIR,
+    OPTIMIZER_STATE,
+    RECIPE,
+    TRAIN_STATE,
+    step_name,
+)
+from kazft.artifacts.state import TrainState, library_versions, read_state
 from kazft.errors import KazftError
 from kazft.recipe import Recipe
-from kazft.train.checkpoint import STEP_RE, list_checkpoints, read_pointer, step_name
 
 # Keys that may change on resume without changing what the next steps compute.
 # iters may grow (extending a run; the cosine schedule then stretches to the new
@@ -37,13 +48,10 @@ RESUMABLE_CHANGES = {
 
 def find_checkpoint(run_dir: Path, spec: str) -> Path:
     """``latest``, a checkpoint folder, ``step-000200`` or ``200``."""
-    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir = run_dir / CHECKPOINTS_DIR
     if spec == "latest":
-        found = read_pointer(ckpt_dir)
+        found = latest_checkpoint(run_dir)
         if found is None:
-            have = list_checkpoints(ckpt_dir)
-            if have:  # a pointer lost in a crash between rename and pointer write
-                return have[-1][1]
             raise KazftError(
                 f"--resume latest: no checkpoint in {ckpt_dir}. Start the run without "
                 "--resume, or give a checkpoint folder."
@@ -53,20 +61,13 @@ def find_checkpoint(run_dir: Path, spec: str) -> Path:
     if spec.isdigit():
         candidates.append(ckpt_dir / step_name(int(spec)))
     for c in candidates:
-        if (c / "state.json").is_file():
+        if (c / TRAIN_STATE).is_file():
             return c
     names = ", ".join(p.name for _, p in list_checkpoints(ckpt_dir)) or "none"
     raise KazftError(
         f"--resume {spec}: not a checkpoint folder (no state.json). Checkpoints in "
         f"{ckpt_dir}: {names}. Use --resume latest, or one of those names."
     )
-
-
-def read_state(ckpt: Path) -> dict[str, Any]:
-    try:
-        return json.loads((ckpt / "state.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise KazftError(f"{ckpt / 'state.json'}: unreadable checkpoint state ({err})") from None
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -84,9 +85,9 @@ def recipe_changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, 
     return [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
-def check_compatible(ckpt: Path, recipe: Recipe, state: dict[str, Any], force: bool) -> list[str]:
+def check_compatible(ckpt: Path, recipe: Recipe, state: TrainState, force: bool) -> list[str]:
     """Refuse changes that break exact resume; return notes on allowed ones."""
-    old = yaml.safe_load((ckpt / "recipe.yaml").read_text(encoding="utf-8"))
+    old = yaml.safe_load((ckpt / RECIPE).read_text(encoding="utf-8"))
     new = recipe.model_dump(mode="json", exclude={"source"})
     changes = recipe_changes(old, new)
     refused = [c for c in changes if c[0] not in RESUMABLE_CHANGES]
@@ -99,14 +100,12 @@ def check_compatible(ckpt: Path, recipe: Recipe, state: dict[str, Any], force: b
             "another output.dir, or pass --force to resume anyway (the result will differ "
             "from an uninterrupted run)."
         )
-    if recipe.train.iters < state["step"]:
+    if recipe.train.iters < state.step:
         raise KazftError(
-            f"cannot resume from {ckpt}: it is at step {state['step']} but train.iters is "
-            f"{recipe.train.iters}. Set train.iters to at least {state['step']}."
+            f"cannot resume from {ckpt}: it is at step {state.step} but train.iters is "
+            f"{recipe.train.iters}. Set train.iters to at least {state.step}."
         )
-    from kazft.train.saving import versions
-
-    then, now = state.get("versions", {}), versions()
+    then, now = state.versions, library_versions()
     moved = [f"{k} {then[k]} -> {now[k]}" for k in now if k in then and then[k] != now[k]]
     if moved:
         notes.append(
@@ -116,12 +115,12 @@ def check_compatible(ckpt: Path, recipe: Recipe, state: dict[str, Any], force: b
     return notes + [f"(forced) {k}: {a!r} -> {b!r}" for k, a, b in refused]
 
 
-def check_data(state: dict[str, Any], fingerprint: str, force: bool, ckpt: Path) -> None:
-    then = state.get("data_fingerprint")
+def check_data(state: TrainState, fingerprint: str, force: bool, ckpt: Path) -> None:
+    then = state.data_fingerprint
     if then is not None and then != fingerprint and not force:
         raise KazftError(
             f"cannot resume from {ckpt}: the training data changed since it was written "
-            f"({state.get('train_examples')} examples then; fingerprint {then[:12]} -> "
+            f"({state.train_examples} examples then; fingerprint {then[:12]} -> "
             f"{fingerprint[:12]}), so the batches would differ. Restore the data, start a "
             "new run, or pass --force to resume anyway."
         )
@@ -131,7 +130,7 @@ def set_aside_later(run_dir: Path, ckpt: Path, step: int) -> list[str]:
     """Resuming from an older checkpoint: move newer ones out of the way (kept in
     ``checkpoints/superseded-from-step-N/``), so pruning and ``latest`` only
     ever see the new trajectory."""
-    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir = run_dir / CHECKPOINTS_DIR
     later = [p for s, p in list_checkpoints(ckpt_dir) if s > step]
     if not later or ckpt.parent.resolve() != ckpt_dir.resolve():
         return []
@@ -164,28 +163,17 @@ def _restore_tree(tree: Any, flat: dict[str, Any], what: str, ckpt: Path) -> Any
     return tree_map_with_path(lambda path, _: flat[path], tree)
 
 
-def restore(ckpt: Path, model: Any, optimizer: Any) -> dict[str, Any]:
-    """Load adapter weights, optimiser state and RNG key; return state.json."""
+def restore(ckpt: Path, model: Any, optimizer: Any) -> TrainState:
+    """Load adapter weights, optimiser state and RNG key; return the checkpoint's state."""
     import mlx.core as mx
 
     state = read_state(ckpt)
-    adapters = cast(dict[str, Any], mx.load(str(ckpt / "adapters.safetensors")))
+    adapters = cast(dict[str, Any], mx.load(str(ckpt / ADAPTER_WEIGHTS)))
     model.update(_restore_tree(model.trainable_parameters(), adapters, "adapter", ckpt))
-    opt = cast(dict[str, Any], mx.load(str(ckpt / "optimizer.safetensors")))
+    opt = cast(dict[str, Any], mx.load(str(ckpt / OPTIMIZER_STATE)))
     optimizer.state = _restore_tree(optimizer.state, opt, "optimizer state", ckpt)
-    hi, lo = state["rng_key"]
+    hi, lo = state.rng_key
     # seed(s) sets the key to [s >> 32, s & 0xffffffff]: this restores it exactly.
     mx.random.seed((int(hi) << 32) | int(lo))
     mx.eval(model.parameters(), optimizer.state)
     return state
-
-
-def rng_key() -> list[int]:
-    import mlx.core as mx
-
-    return [int(v) for v in cast(Any, mx.random.state)[0].tolist()]
-
-
-def checkpoint_step(ckpt: Path) -> int | None:
-    m = STEP_RE.match(ckpt.name)
-    return int(m.group(1)) if m else None

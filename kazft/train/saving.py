@@ -3,26 +3,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
-import platform
-import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from kazft import __version__
+from kazft.artifacts.checkpoints import dump_json, publish_adapter, write_checkpoint
+from kazft.artifacts.names import (
+    ADAPTER_CONFIG,
+    ADAPTER_WEIGHTS,
+    OPTIMIZER_STATE,
+    RECIPE,
+    TRAIN_STATE,
+)
+from kazft.artifacts.state import TrainState, library_versions, now
 from kazft.recipe import Recipe
-from kazft.train.checkpoint import dump_json, publish_adapter, write_checkpoint
-
-
-def versions() -> dict[str, str]:
-    from importlib.metadata import version
-
-    return {
-        "kazft": __version__,
-        "mlx": version("mlx"),
-        "mlx_lm": version("mlx-lm"),
-        "python": platform.python_version(),
-    }
 
 
 def optimizer_bytes(optimizer: Any) -> bytes:
@@ -35,35 +30,48 @@ def optimizer_bytes(optimizer: Any) -> bytes:
     return buf.getvalue()
 
 
+def rng_key() -> list[int]:
+    """mx.random's current key as [hi, lo] (``resume.restore`` puts it back)."""
+    import mlx.core as mx
+
+    return [int(v) for v in cast(Any, mx.random.state)[0].tolist()]
+
+
 def save(
     run_dir: Path,
-    step: int,
+    state: TrainState,
     model: Any,
     optimizer: Any,
-    info: dict[str, Any],
     recipe: Recipe,
     adapter_cfg: dict[str, Any],
     keep: int,
 ) -> Path:
-    """Write checkpoint ``step`` atomically and refresh OUTPUT/adapters/."""
+    """Write checkpoint ``state.step`` atomically and refresh OUTPUT/adapters/."""
     from kazft.model.lora import adapter_weights, serialize_adapter
-    from kazft.train.resume import rng_key
+    from kazft.train.schedule import lr_at
 
     adapter = serialize_adapter(adapter_weights(model))
-    state = {
-        "format": 1,
-        **info,
-        "rng_key": rng_key(),
-        "versions": versions(),
-        "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
     files: dict[str, bytes | str] = {
-        "adapters.safetensors": adapter,
-        "adapter_config.json": dump_json(adapter_cfg),
-        "optimizer.safetensors": optimizer_bytes(optimizer),
-        "state.json": dump_json(state),
-        "recipe.yaml": recipe.to_yaml(),
+        ADAPTER_WEIGHTS: adapter,
+        ADAPTER_CONFIG: dump_json(adapter_cfg),
+        OPTIMIZER_STATE: optimizer_bytes(optimizer),
+        RECIPE: recipe.to_yaml(),
     }
-    path = write_checkpoint(run_dir, step, files, keep)
+    sizes = {
+        name: len(data.encode() if isinstance(data, str) else data) for name, data in files.items()
+    }
+    tr = recipe.train
+    state = dataclasses.replace(
+        state,
+        iters=tr.iters,
+        learning_rate=lr_at(tr, state.step - 1) if state.step else 0.0,
+        next_learning_rate=lr_at(tr, state.step),
+        rng_key=rng_key(),
+        versions=library_versions(),
+        saved_at=now(),
+        files=sizes,
+    )
+    files[TRAIN_STATE] = state.to_json()
+    path = write_checkpoint(run_dir, state.step, files, keep)
     publish_adapter(run_dir, adapter, adapter_cfg)
     return path

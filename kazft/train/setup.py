@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from kazft.artifacts.checkpoints import list_checkpoints, remove_stale_temporaries
 from kazft.errors import KazftError
 from kazft.recipe import Recipe
 from kazft.train import memory
-from kazft.train.checkpoint import list_checkpoints, remove_stale_temporaries
 
 # Files a run writes in OUTPUT (``--overwrite`` removes exactly these).
 RUN_FILES = (

@@ -27,11 +27,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import mlx.core as mx
 from mlx.utils import tree_map
 
+from kazft.artifacts.atomic import atomic_write
+from kazft.artifacts.checkpoints import read_pointer
+from kazft.artifacts.state import TrainState, read_state
 from kazft.errors import Interrupted, KazftError
 from kazft.recipe import Recipe
 from kazft.train import setup
@@ -44,7 +46,6 @@ from kazft.train.callbacks import (
     StepStats,
     perplexity,
 )
-from kazft.train.checkpoint import atomic_write, read_pointer
 from kazft.train.frozen_cache import open_cache
 from kazft.train.loss import loss_fn as default_loss
 from kazft.train.saving import save
@@ -118,11 +119,11 @@ def train(
         maybe_set_recommended_wired_limit()  # keep the weights resident on Apple Silicon
     run_dir = Path(recipe.output.dir)
     ckpt = setup.prepare_output(recipe, resume, overwrite)
-    state: dict[str, Any] = resuming.read_state(ckpt) if ckpt else {}
+    state = read_state(ckpt) if ckpt else TrainState()
     if ckpt:
         for note in resuming.check_compatible(ckpt, recipe, state, force):
             log(f"resume: {note}")
-        done_at = int(state.get("step", 0))
+        done_at = state.step
         if done_at >= recipe.train.iters:  # nothing to train: say so before loading anything
             log(
                 f"already at step {done_at} of {recipe.train.iters}; raise train.iters to "
@@ -140,13 +141,13 @@ def train(
     if ckpt:
         resuming.check_data(state, data.fingerprint, force, ckpt)
         state = resuming.restore(ckpt, model, optimizer)
-        moved = resuming.set_aside_later(run_dir, ckpt, state["step"])
+        moved = resuming.set_aside_later(run_dir, ckpt, state.step)
         if moved:
             log(
                 f"resume: moved later checkpoints {', '.join(moved)} to "
                 f"{run_dir / 'checkpoints'}/superseded-from-{ckpt.name}/"
             )
-        log(f"resuming from {ckpt} (step {state['step']}, micro-batch {state['data_position']})")
+        log(f"resuming from {ckpt} (step {state.step}, micro-batch {state.data_position})")
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(run_dir / "recipe.yaml", recipe.to_yaml())
 
@@ -168,42 +169,37 @@ def train(
     micro_grad, update = make_step_functions(model, optimizer, loss, tr.grad_clip, compiled)
     mx_state = [model.state, optimizer.state, mx.random.state]
 
-    step = int(state.get("step", 0))
-    position = int(state.get("data_position", 0))  # next micro-batch index
-    counters = {k: state.get(k, 0) for k in ("tokens", "trained_tokens", "train_seconds")}
-    best = (state.get("best_val_loss"), state.get("best_step"))
+    step = state.step
+    position = state.data_position  # next micro-batch index
+    counters = state.counters
+    best = (state.best_val_loss, state.best_step)
     last_loss, val_loss, result = math.nan, None, Result(run_dir, step)
     per_epoch = data.batches_per_epoch
     window: list[StepStats] = []
 
     def checkpoint(step: int, val: float | None) -> Path:
-        info = {
-            "step": step,
-            "iters": tr.iters,
-            "data_position": position,
-            "batches_per_epoch": per_epoch,
-            "epoch": position / per_epoch,
-            "learning_rate": lr_at(tr, step - 1) if step else 0.0,
-            "next_learning_rate": lr_at(tr, step),
-            "train_loss": last_loss,
-            "val_loss": val,
-            "best_val_loss": best[0],
-            "best_step": best[1],
-            "data_fingerprint": data.fingerprint,
-            "train_examples": data.train_examples,
-            "grad_checkpoint": grad_ckpt,
-            "base_cache_key": base.key,
-            **counters,
-        }
+        info = TrainState(
+            step=step,
+            iters=tr.iters,
+            data_position=position,
+            batches_per_epoch=per_epoch,
+            epoch=position / per_epoch,
+            learning_rate=lr_at(tr, step - 1) if step else 0.0,
+            next_learning_rate=lr_at(tr, step),
+            train_loss=last_loss,
+            val_loss=val,
+            best_val_loss=best[0],
+            best_step=best[1],
+            data_fingerprint=data.fingerprint,
+            train_examples=data.train_examples,
+            grad_checkpoint=grad_ckpt,
+            base_cache_key=base.key,
+            tokens=int(counters["tokens"]),
+            trained_tokens=int(counters["trained_tokens"]),
+            train_seconds=float(counters["train_seconds"]),
+        )
         path = save(
-            run_dir,
-            step,
-            model,
-            optimizer,
-            info,
-            recipe,
-            adapter_config(recipe),
-            tr.keep_checkpoints,
+            run_dir, info, model, optimizer, recipe, adapter_config(recipe), tr.keep_checkpoints
         )
         for cb in cbs:
             cb.on_checkpoint(step, path)

@@ -4,7 +4,10 @@ the arithmetic that turns recorded steps into rates, on fixed inputs."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -409,13 +412,25 @@ def test_dataprep_children_process_every_record(lm: LengthModel, tiny, work: Pat
 
 
 def test_peak_rss_is_this_process_own() -> None:
-    from benchmarks.child import peak_rss_bytes
+    # Two fresh children: one touches 256 MB, one nothing. Each must report its own
+    # peak, not this (larger) pytest process's nor a constant.
+    code = (
+        "import sys; from benchmarks.child import peak_rss_bytes\n"
+        "n = int(sys.argv[1]) << 20; block = bytearray(n); block[::4096] = b'\\x01' * (n // 4096)\n"
+        "print(peak_rss_bytes())"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
 
-    before = peak_rss_bytes()
-    block = bytearray(64 * 1024 * 1024)
-    block[::4096] = b"\x01" * len(block[::4096])  # touch every page
-    assert peak_rss_bytes() >= before and peak_rss_bytes() >= 64 * 1024 * 1024
-    del block
+    def peak(mb: int) -> int:
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(mb)], env=env, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        return int(out.stdout)
+
+    small, big = peak(0), peak(256)
+    assert big - small >= 240 * 1024 * 1024
+    assert small < 200 * 1024 * 1024
 
 
 def test_run_child_reports_its_own_peak_rss(work: Path) -> None:
@@ -444,7 +459,11 @@ def test_alternate_runs_concurrently_when_asked(work: Path) -> None:
 def test_write_jsonl_is_atomic_and_readable(tmp_path: Path) -> None:
     p = write_jsonl(tmp_path / "a" / "x.jsonl", [{"k": "қ"}])
     assert p.read_text(encoding="utf-8") == '{"k": "қ"}\n'
-    assert not list(p.parent.glob(".*.tmp"))
+    # A record that fails half-way leaves the old file whole and no temporary.
+    with pytest.raises(TypeError):
+        write_jsonl(p, [{"k": "new"}, {"k": object()}])
+    assert p.read_text(encoding="utf-8") == '{"k": "қ"}\n'
+    assert [q.name for q in p.parent.iterdir()] == ["x.jsonl"]
 
 
 def test_layer_case_rows_compare_both_tools() -> None:

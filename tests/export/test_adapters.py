@@ -196,3 +196,26 @@ def test_source_refusals(runs, tmp_path):
     mx.save_safetensors(str(ckpt / "adapters.safetensors"), w)
     with pytest.raises(ModelError, match=r"self_attn.q_proj.lora_a: its pair lora_b is missing"):
         load_source(ckpt)
+
+
+@pytest.mark.parametrize("name", ["gemma3", "gemma3_text"])
+def test_a_peft_export_resolves_to_the_same_adapter(runs, name, tmp_path):
+    from kazft.artifacts.adapters import resolve_adapter
+
+    run = runs[name]
+    src = load_source(run.dir)
+    ref = resolve_adapter(export_peft(src, tmp_path / "peft"))
+    assert ref.kind == "peft"
+    spec = ref.lora()
+    assert (spec.rank, spec.scale, spec.num_layers, sorted(spec.keys or ())) == (
+        src.lora.rank,
+        src.lora.scale,
+        src.lora.num_layers,
+        sorted(src.lora.keys or ()),
+    )
+    got = ref.load_weights()  # back in mlx-lm's names and (in, r) / (r, out) layout
+    assert got.keys() == src.weights.keys()
+    assert all(mx.array_equal(got[k], src.weights[k]) for k in got)
+    # ... and it exports again as the same mlx adapter.
+    again = load_source(tmp_path / "peft", base=src.base)
+    assert all(mx.array_equal(again.weights[k], src.weights[k]) for k in got)

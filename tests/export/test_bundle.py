@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import yaml
 
+from kazft.artifacts.manifest import fingerprint_base, sha256_file, verify_bundle
 from kazft.cli import main
 from kazft.export.bundle import export_bundle
 from kazft.export.source import load_source
 from kazft.model.load import resolve_model
-from kazft.model.manifest import fingerprint_base, sha256_file, verify_bundle
 
 from .export_helpers import build_run, logits
 

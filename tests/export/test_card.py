@@ -8,9 +8,9 @@ from pathlib import Path
 
 import yaml
 
+from kazft.artifacts.manifest import sha256_file, verify_bundle
 from kazft.export.bundle import export_bundle
 from kazft.export.source import load_source
-from kazft.model.manifest import sha256_file, verify_bundle
 from kazft.notice import AI_NOTICE
 
 

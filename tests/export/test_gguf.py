@@ -164,7 +164,7 @@ def test_adapter_only_gguf_on_the_base_gguf_equals_the_merged_gguf(runs, tmp_pat
 
 
 def test_bundle_with_gguf_is_hashed_and_verifies(runs, tmp_path, capsys):
-    from kazft.model.manifest import verify_bundle
+    from kazft.artifacts.manifest import verify_bundle
 
     out = tmp_path / "b"
     assert (

@@ -9,10 +9,10 @@ import mlx_lm
 import numpy as np
 import pytest
 
+from kazft.artifacts.manifest import verify_bundle
 from kazft.cli import main
 from kazft.export.fused import load_as_trained
 from kazft.export.source import load_source
-from kazft.model.manifest import verify_bundle
 from kazft.recipe import Recipe
 
 from .export_helpers import logits, write_data

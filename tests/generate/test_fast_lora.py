@@ -10,6 +10,7 @@ import mlx.nn as nn
 import pytest
 from mlx.utils import tree_unflatten
 
+from kazft.artifacts.adapters import resolve_adapter
 from kazft.errors import ModelError
 from kazft.generate.engine import Sampling
 from kazft.generate.fast_lora import InferenceLoRA, apply_adapter
@@ -118,12 +119,7 @@ def test_adapter_for_another_model_shape_is_refused(tiny_dirs: dict, tmp_path: P
         match=r"does not fit this model: the model has no layer "
         r"model\.layers\.0\.self_attn\.k_proj \(and 23 more\).*kazft:tiny-text",
     ):
-        apply_adapter(
-            model,
-            ad / "adapters.safetensors",
-            json.loads((ad / "adapter_config.json").read_text()),
-            trained_on="kazft:tiny-text",
-        )
+        apply_adapter(model, resolve_adapter(ad))
 
 
 def test_adapter_with_wrong_shapes_is_refused(tiny_dir: Path, tmp_path: Path):
@@ -135,13 +131,12 @@ def test_adapter_with_wrong_shapes_is_refused(tiny_dir: Path, tmp_path: Path):
     w[name] = mx.zeros((256, 8))  # hidden is 128
     mx.save_safetensors(str(ad / "adapters.safetensors"), w)
     model, _ = load_model(tiny_dir)
-    cfg = json.loads((ad / "adapter_config.json").read_text())
     with pytest.raises(
         ModelError,
         match=r"layers\.5\.self_attn\.q_proj: adapter shapes "
         r"\(256, 8\) x \(8, 128\) do not fit the layer's 128 inputs",
     ):
-        apply_adapter(model, ad / "adapters.safetensors", cfg)
+        apply_adapter(model, resolve_adapter(ad))
 
 
 @pytest.mark.parametrize(
@@ -151,10 +146,16 @@ def test_adapter_with_wrong_shapes_is_refused(tiny_dir: Path, tmp_path: Path):
         ({"lora_parameters": {"rank": 8}}, "needs 'rank' and 'scale'"),
     ],
 )
-def test_unsupported_adapter_configs(tiny_dir: Path, adapter_dir: Path, cfg: dict, message: str):
+def test_unsupported_adapter_configs(
+    tiny_dir: Path, adapter_dir: Path, cfg: dict, message: str, tmp_path: Path
+):
+    import shutil
+
     from mlx_lm.utils import load_model
 
     model, _ = load_model(tiny_dir)
-    full = {**json.loads((adapter_dir / "adapter_config.json").read_text()), **cfg}
+    ad = Path(shutil.copytree(adapter_dir, tmp_path / "ad"))
+    full = {**json.loads((ad / "adapter_config.json").read_text()), **cfg}
+    (ad / "adapter_config.json").write_text(json.dumps(full))
     with pytest.raises(ModelError, match=message):
-        apply_adapter(model, adapter_dir / "adapters.safetensors", full)
+        apply_adapter(model, resolve_adapter(ad))

@@ -127,7 +127,7 @@ def test_adapter_named_for_another_base_is_refused(run_dir: Path, tiny_dir: Path
 
 
 def test_bundle_on_the_wrong_base_is_refused(run_dir: Path, tiny_dirs: dict, tmp_path: Path):
-    from kazft.model.manifest import fingerprint_base, write_manifest
+    from kazft.artifacts.manifest import fingerprint_base, write_manifest
 
     bundle = tmp_path / "bundle"
     shutil.copytree(run_dir / "adapters", bundle / "mlx")
@@ -144,7 +144,7 @@ def test_bundle_on_the_wrong_base_is_refused(run_dir: Path, tiny_dirs: dict, tmp
 
 
 def test_bundle_on_its_base_loads_whatever_the_name(run_dir: Path, tiny_dir: Path, tmp_path: Path):
-    from kazft.model.manifest import fingerprint_base, write_manifest
+    from kazft.artifacts.manifest import fingerprint_base, write_manifest
 
     bundle = tmp_path / "bundle"
     shutil.copytree(run_dir / "adapters", bundle / "mlx")

@@ -15,9 +15,9 @@ import mlx_lm
 import pytest
 from mlx.utils import tree_flatten
 
+from kazft.artifacts.checkpoints import list_checkpoints
 from kazft.errors import Interrupted, KazftError
 from kazft.train.callbacks import Callback, read_metrics
-from kazft.train.checkpoint import list_checkpoints
 from kazft.train.schedule import lr_at
 from kazft.train.trainer import train
 
@@ -84,6 +84,29 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(full, resumed):
         m["step"] for m in read_metrics(second.run_dir / "metrics.jsonl") if m["kind"] == "train"
     ]
     assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_format_1_checkpoint_still_resumes_exactly(full, qa_file, tmp_path):
+    _, run = full
+    out = tmp_path / "run"
+    recipe = make_recipe(qa_file, out)
+    with pytest.raises(Interrupted):
+        train(recipe, callbacks=[StopAt(3)], **QUIET)
+    # Rewrite the checkpoint's state.json as kazft wrote it before TrainState.
+    path = out / "checkpoints" / "step-000003" / "state.json"
+    state = json.loads(path.read_text())
+    assert state["format"] == 2 and set(state["files"]) == {
+        "adapters.safetensors",
+        "adapter_config.json",
+        "optimizer.safetensors",
+        "recipe.yaml",
+    }
+    del state["files"]
+    path.write_text(json.dumps({**state, "format": 1}))
+    second = train(recipe, resume="latest", **QUIET)
+    assert {k: run.losses[k] for k in (4, 5, 6)} == second.losses
+    a, b = _adapter(run.run_dir / "adapters"), _adapter(second.run_dir / "adapters")
+    assert all(mx.array_equal(a[k], b[k]) for k in a)
 
 
 def test_checkpoint_cadence_naming_and_pruning(full):

@@ -2,22 +2,21 @@
 
 Every member of a ``.tar.gz`` is checked before anything is written: absolute
 paths, ``..``, links, devices and duplicate names are refused with the member's
-name and the reason. Used by :mod:`kazft.model.manifest`, which verifies what
+name and the reason. Used by :mod:`kazft.artifacts.manifest`, which verifies what
 was unpacked.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tarfile
-import tempfile
 from pathlib import Path, PurePosixPath
 
+from kazft.artifacts.atomic import atomic_folder
+from kazft.artifacts.hashing import sha256_file
+from kazft.artifacts.names import ARCHIVE_SUFFIXES
 from kazft.errors import ModelError
-
-ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 
 
 def refusal(where: Path, problems: list[str], tail: str) -> str:
@@ -68,9 +67,8 @@ def safe_unpack(archive: Path, dest: Path) -> Path:
             seen.add(name.rstrip("/"))
         if problems:
             raise ModelError(refusal(archive, problems, "nothing was unpacked"))
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
-        try:
+        # Another process may unpack the same archive into the cache at once: keep theirs.
+        with atomic_folder(dest, if_exists="keep") as tmp:
             for m in members:
                 target = tmp / m.name.removeprefix("./")
                 if m.isdir():
@@ -81,21 +79,11 @@ def safe_unpack(archive: Path, dest: Path) -> Path:
                 assert src is not None  # a regular file, checked above
                 with src, open(target, "wb") as out:
                     shutil.copyfileobj(src, out)
-            try:
-                os.replace(tmp, dest)
-            except OSError:
-                if not dest.is_dir():  # another process unpacked it first otherwise
-                    raise
-                shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     return dest
 
 
 def unpack_cached(archive: Path) -> Path:
     """Unpack into kazft's cache, keyed by the archive's SHA-256 (reused, always re-verified)."""
-    from kazft.model.manifest import sha256_file
     from kazft.system import kazft_home
 
     digest = sha256_file(archive)[:16]

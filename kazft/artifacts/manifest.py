@@ -26,13 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kazft.artifacts.archive import refusal, unpack_cached, unsafe_name
+from kazft.artifacts.atomic import atomic_write
+from kazft.artifacts.hashing import canonical_json, sha256_file
+from kazft.artifacts.names import ARCHIVE_SUFFIXES, MANIFEST, PICKLE_SUFFIXES
 from kazft.errors import ModelError
-from kazft.model.archive import ARCHIVE_SUFFIXES, refusal, unpack_cached, unsafe_name
 
-MANIFEST = "manifest.json"
 FORMAT = "kazft-bundle"
 FORMAT_VERSION = 1
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".npy", ".npz", ".joblib")
 # Keys that change when the same weights are re-saved by another tool or in
 # another dtype, or quantised (the manifest records quantisation separately).
 VOLATILE_CONFIG_KEYS = frozenset(
@@ -51,19 +52,7 @@ _SNAPSHOT = re.compile(
 )
 
 
-# --- hashing and fingerprints -------------------------------------------------------
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def canonical_json(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+# --- fingerprints -------------------------------------------------------------------
 
 
 def _drop_volatile(obj: Any) -> Any:
@@ -165,9 +154,7 @@ def write_manifest(folder: Path, fields: dict[str, Any]) -> dict[str, Any]:
         **fields,
         "files": file_entries(folder),
     }
-    (folder / MANIFEST).write_text(
-        json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    atomic_write(folder / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return manifest
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from kazft.artifacts import checkpoints as ck
 from kazft.errors import KazftError
-from kazft.train import checkpoint as ck
 from kazft.train.resume import find_checkpoint, recipe_changes
 
 
@@ -87,9 +87,30 @@ def test_saving_the_same_step_again_replaces_it(tmp_path):
     assert [p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith(".")] == []
 
 
-def test_step_names_sort_numerically():
-    assert ck.step_name(200) == "step-000200"
-    assert ck.step_name(1234567) == "step-1234567"
+def test_checkpoints_are_ordered_by_step_past_999999(tmp_path):
+    # As text "step-1000000" < "step-999999": the order must come from the number.
+    for step in (999_998, 999_999, 1_000_000, 1_000_001):
+        ck.write_checkpoint(tmp_path, step, _files(step), keep=10)
+    ckpts = tmp_path / "checkpoints"
+    assert ck.step_name(999_999) == "step-999999" and ck.step_name(1_000_000) == "step-1000000"
+    assert [s for s, _ in ck.list_checkpoints(ckpts)] == [999_998, 999_999, 1_000_000, 1_000_001]
+    (ckpts / "latest").unlink()  # the fallback sorts too
+    assert ck.latest_checkpoint(tmp_path) == ckpts / "step-1000001"
+    ck.prune(ckpts, keep=1)
+    assert [s for s, _ in ck.list_checkpoints(ckpts)] == [1_000_001]
+
+
+def test_the_adapter_resolver_takes_the_numerically_latest_checkpoint(tmp_path):
+    from kazft.artifacts.adapters import resolve_adapter
+
+    for step in (999_999, 1_000_000):
+        files = _files(step)
+        files["adapter_config.json"] = json.dumps({"base_model": "kazft:tiny"})
+        ck.write_checkpoint(tmp_path, step, files, keep=10)
+    (tmp_path / "checkpoints" / "latest").unlink()
+    (tmp_path / "recipe.yaml").write_text("x: 1\n")
+    ref = resolve_adapter(tmp_path)
+    assert (ref.kind, ref.folder.name, ref.step) == ("run", "step-1000000", 1_000_000)
 
 
 def test_find_checkpoint_by_name_number_and_folder(tmp_path):
@@ -102,14 +123,6 @@ def test_find_checkpoint_by_name_number_and_folder(tmp_path):
         find_checkpoint(tmp_path, "step-000300")
     with pytest.raises(KazftError, match="no checkpoint"):
         find_checkpoint(tmp_path / "elsewhere", "latest")
-
-
-def test_atomic_write_replaces_whole_files(tmp_path):
-    target = tmp_path / "a" / "f.txt"
-    ck.atomic_write(target, "one")
-    ck.atomic_write(target, "two")
-    assert target.read_text() == "two"
-    assert [p.name for p in target.parent.iterdir()] == ["f.txt"]
 
 
 def test_recipe_changes_lists_every_differing_key():

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from kazft.artifacts.adapters import resolve_adapter
 from kazft.errors import ModelError
-from kazft.model.adapters import resolve_adapter
 
 
 def _adapter(folder: Path, base: str = "kazft:tiny") -> Path:
@@ -108,7 +108,7 @@ def test_weights_without_config_and_bad_config(tmp_path: Path):
 
 
 def _bundle(root: Path) -> Path:
-    from kazft.model.manifest import write_manifest
+    from kazft.artifacts.manifest import write_manifest
 
     _adapter(root / "mlx")
     (root / "recipe.yaml").write_text("model: {base: kazft:tiny}\n")

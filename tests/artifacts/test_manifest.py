@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from kazft.errors import ModelError
-from kazft.model.archive import safe_unpack
-from kazft.model.manifest import (
+from kazft.artifacts.archive import safe_unpack
+from kazft.artifacts.manifest import (
     base_identity,
     fingerprint_base,
     sha256_file,
     verify_bundle,
     write_manifest,
 )
+from kazft.errors import ModelError
 
 BASE_FIELDS = {"kazft_version": "0.1.0", "base_model": {"id": "x/y", "revision": None}}
 
