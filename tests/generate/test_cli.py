@@ -26,7 +26,7 @@ def test_generate_from_a_recipe_streams_and_reports(recipe: str, capsys: pytest.
     out, err = capsys.readouterr()
     lines = err.strip().splitlines()
     assert lines[0].startswith("kazft: kazft:tiny + run ") and lines[0].endswith(
-        ": rank 8, 24 merged"
+        ": rank 8, 24 adapted projections merged"
     )
     assert STATS.match(lines[1]), lines[1]
     assert len(lines) == 2 and out.endswith("\n") and out.strip()
