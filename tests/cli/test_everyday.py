@@ -153,3 +153,17 @@ def test_transformers_pytorch_notice_does_not_reach_users(tmp_path: Path):
     )
     assert got.returncode == 0, got.stderr
     assert "PyTorch was not found" not in got.stderr, got.stderr
+
+
+def test_eval_of_a_run_without_held_out_records_says_so_before_loading(
+    finished: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+):
+    def refuse(*a, **k):
+        raise AssertionError("the base model was loaded first")
+
+    monkeypatch.setattr("kazft.generate.engine.load_base", refuse)
+    capsys.readouterr()
+    assert main(["eval", str(finished.parent / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kazft: error: the valid split is empty: the run trained on every")
+    assert "--set data.test=FILE" in err and "data.split.valid=0.1" not in err
