@@ -18,6 +18,10 @@ from collections.abc import Sequence
 from kazft import __version__
 from kazft.errors import Interrupted, KazftError
 
+# transformers' "PyTorch was not found" advice is for its model classes, which kazft
+# never uses (MLX runs the model); mlx-lm sets the same, but only once it is imported.
+os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
 # (command name, module under kazft.cli, one-line help). Order = order in --help.
 COMMANDS: list[tuple[str, str, str]] = [
     ("doctor", "doctor", "report platform, MLX device, memory and caches"),

@@ -54,8 +54,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    from rich.console import Console
     from rich.table import Table
+
+    from kazft.console import console as make_console
 
     table = Table(title="kazft doctor", show_header=False)
     table.add_column(style="bold")
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         if key.startswith("memory_"):
             key, value = key.removesuffix("_bytes"), _gib(value)
         table.add_row(key.replace("_", " "), str(value))
-    console = Console()
+    console = make_console()  # off a terminal: paths are not cut at 80 columns
     console.print(table)
     if info["default_device"] == "cpu" and not info["metal_available"]:
         console.print(

@@ -209,8 +209,7 @@ def check_combination(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from kazft.console import console as make_console
     from kazft.eval.runner import Options, evaluate, evaluate_checkpoints
 
     check_combination(args)
@@ -234,8 +233,8 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
         metric=args.metric,
     )
-    console = Console(stderr=False)
-    reporter = RichReporter(Console(stderr=True))
+    console = make_console()  # off a terminal: no wrapping at 80 columns
+    reporter = RichReporter(make_console(stderr=True))
     if args.checkpoints:
         result, files = evaluate_checkpoints(opts, reporter)
     else:

@@ -155,9 +155,9 @@ def describe(engine: Any) -> str:
     a = engine.applied
     how = []
     if a.merged:
-        how.append(f"{a.merged} merged")
+        how.append(f"{a.merged} adapted projections merged")
     if a.side_path:
-        how.append(f"{a.side_path} as a low-rank side path (quantised base)")
+        how.append(f"{a.side_path} adapted projections as a low-rank side path (quantised base)")
     where = src.adapter.source or src.adapter.folder
     return f"{text} + {src.adapter.kind} {where}: rank {a.rank}, {', '.join(how)}"
 

@@ -152,7 +152,7 @@ def _mb(n: int) -> str:
 def banner(registry: Any, settings: Any, url: str) -> str:
     import mlx.core as mx
 
-    lines = [f"kazft serve: {url}  (OpenAI API at {url}/v1)"]
+    lines = [f"kazft serve: {url}  (web chat at {url}/, OpenAI API at {url}/v1)"]
     lines.append(f"  base   {registry.base_id}: {_mb(registry.base_bytes)}")
     for m in registry.models.values():
         if m.parent is not None:

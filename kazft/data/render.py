@@ -16,6 +16,7 @@ transformers tokenizer).
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,6 +122,49 @@ def hf_tokenizer(tokenizer: Any) -> Any:
     )
 
 
+class ControlTokens:
+    """The tokenizer's special tokens, which a text must not contain.
+
+    Typed as text they would become real control tokens (a second ``<bos>``, an
+    ``<end_of_turn>`` inside an answer, an image placeholder, Gemma's
+    ``<unused7>``) and break the turn structure that masking relies on. Derived
+    from the tokenizer, so training (:class:`ChatEncoder`) and generation
+    (:func:`kazft.generate.prompt.prompt_ids`) refuse exactly the same set."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        hf = hf_tokenizer(tokenizer)
+        specials = set(hf.all_special_tokens)
+        specials |= {t.content for t in hf.added_tokens_decoder.values() if t.special}
+        self.specials = frozenset(s for s in specials if s)
+        others = sorted((s for s in self.specials if not _SHAPED.fullmatch(s)), key=len)
+        self._literal = (
+            re.compile("|".join(re.escape(s) for s in reversed(others))) if others else None
+        )
+
+    def find(self, text: str) -> str | None:
+        """The first control token in ``text``, or None."""
+        for m in _SHAPED.finditer(text):
+            if m.group(0) in self.specials:
+                return m.group(0)
+        if self._literal is not None:
+            m2 = self._literal.search(text)
+            if m2:
+                return m2.group(0)
+        return None
+
+
+# Built once per tokenizer (Gemma 3 has thousands of added tokens to scan).
+_CONTROL: weakref.WeakKeyDictionary[Any, ControlTokens] = weakref.WeakKeyDictionary()
+
+
+def control_tokens(tokenizer: Any) -> ControlTokens:
+    hf = hf_tokenizer(tokenizer)
+    found = _CONTROL.get(hf)
+    if found is None:
+        found = _CONTROL[hf] = ControlTokens(hf)
+    return found
+
+
 class ChatEncoder:
     """Renders conversations with the tokenizer's chat template and builds loss masks."""
 
@@ -147,28 +191,13 @@ class ChatEncoder:
         if isinstance(eot, int) and eot != self.hf.unk_token_id:
             stop.add(eot)
         self.stop_ids = frozenset(stop)
-        specials = set(self.hf.all_special_tokens)
-        specials |= {t.content for t in self.hf.added_tokens_decoder.values() if t.special}
-        self.specials = frozenset(s for s in specials if s)
-        others = sorted((s for s in self.specials if not _SHAPED.fullmatch(s)), key=len)
-        self._literal = (
-            re.compile("|".join(re.escape(s) for s in reversed(others))) if others else None
-        )
+        self.control = control_tokens(tokenizer)
+        self.specials = self.control.specials
         # A wrapper with its own renderer (mlx-lm chat_template_type) renders one at a time.
         self._batched = getattr(tokenizer, "_chat_template", None) is None
 
-    # Control tokens typed as text would become real control tokens (a second
-    # <bos>, an <end_of_turn> inside an answer, an image placeholder) and break
-    # the turn structure that masking relies on.
     def control_token_in(self, text: str) -> str | None:
-        for m in _SHAPED.finditer(text):
-            if m.group(0) in self.specials:
-                return m.group(0)
-        if self._literal is not None:
-            m2 = self._literal.search(text)
-            if m2:
-                return m2.group(0)
-        return None
+        return self.control.find(text)
 
     def render(self, convs: list[Messages], add_generation_prompt: bool) -> list[str | Exception]:
         """Render conversations to strings; a conversation the template refuses yields its error."""

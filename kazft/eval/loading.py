@@ -20,6 +20,12 @@ from kazft.errors import KazftError, ModelError
 from kazft.recipe import Recipe, load_recipe
 
 SPLITS = ("test", "valid", "train")
+EMPTY_SPLIT = (
+    "the {split} split is empty: the run trained on every record, so no held-out records "
+    "are left. Evaluate on records it never saw with --set data.test=FILE (a JSONL file of "
+    "new records), or measure the fit to the training records with --split train (a new "
+    "data.split would put training records in the held-out split)"
+)
 
 
 @dataclass
@@ -99,8 +105,12 @@ def load_for_eval(
     recipe: str | None = None,
     overrides: list[str] | None = None,
     log: Callable[[str], None] = print,
+    split: str | None = None,
 ) -> Loaded:
-    """Resolve ``target``, load its recipe's base once and attach the adapter."""
+    """Resolve ``target``, load its recipe's base once and attach the adapter.
+
+    ``split``: the split to be evaluated; a recipe that holds none out is refused here,
+    before the base loads."""
     from kazft.data.sources import check_sources
     from kazft.generate.engine import Engine, check_adapter_base, load_base
     from kazft.generate.source import ModelSource
@@ -108,6 +118,9 @@ def load_for_eval(
     ref = resolve_adapter(target)
     rec = find_recipe(ref, recipe, overrides)
     check_sources(rec.data)  # before the (possibly downloaded and quantised) base loads
+    d = rec.data
+    if split in ("test", "valid") and not (d.test or d.valid or d.split.test or d.split.valid):
+        raise KazftError(EMPTY_SPLIT.format(split="valid" if split == "test" else split))
     source = ModelSource(
         base=rec.model.base,
         revision=rec.model.revision,
@@ -150,12 +163,7 @@ def choose_split(prepared: Any, split: str, limit: int | None) -> tuple[str, lis
         )
     examples = list(getattr(prepared, used))
     if not examples:
-        raise KazftError(
-            f"the {used} split is empty: the run trained on every record, so no held-out "
-            "records are left. Evaluate on records it never saw with --set data.test=FILE "
-            "(a JSONL file of new records), or measure the fit to the training records with "
-            "--split train (a new data.split would put training records in the held-out split)"
-        )
+        raise KazftError(EMPTY_SPLIT.format(split=used))
     if limit is not None:
         check_limit(limit)
         examples = examples[:limit]

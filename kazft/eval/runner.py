@@ -270,7 +270,7 @@ def evaluate(
     if opts.samples < 0:
         raise KazftError(f"--samples {opts.samples}: must be >= 0")
     check_args(opts)
-    loaded = load_for_eval(opts.target, opts.recipe, opts.overrides, rep.log)
+    loaded = load_for_eval(opts.target, opts.recipe, opts.overrides, rep.log, opts.split)
     settings = eval_settings(loaded.recipe)
     limit_tokens = resolve_max_tokens(opts, settings)
     split, examples, note = choose_split(
@@ -346,7 +346,7 @@ def evaluate_checkpoints(
     if opts.metric not in METRICS:
         raise KazftError(f"--metric {opts.metric!r}: choose one of {', '.join(METRICS)}")
     check_args(opts)
-    loaded = load_for_eval(opts.target, opts.recipe, opts.overrides, rep.log)
+    loaded = load_for_eval(opts.target, opts.recipe, opts.overrides, rep.log, "valid")
     run = Path(str(loaded.ref.source))
     ckpts = list_checkpoints(run / CHECKPOINTS_DIR) if loaded.ref.kind == "run" else []
     if not ckpts:

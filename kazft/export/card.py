@@ -24,6 +24,7 @@ from kazft.notice import AI_NOTICE, RISK_EXAMPLES
 from kazft.recipe import CardSection
 
 EVAL_JSON = "eval.json"
+SPLIT_WORDS = {"test": "held-out test", "valid": "held-out validation", "train": "training"}
 LANGUAGE_NAMES = {"kk": "Қазақша", "ru": "Русский", "en": "English"}
 
 LEGAL_WORDS = ("legal", "law", "құқ", "заң", "кодекс", "право", "закон")
@@ -218,32 +219,27 @@ def ai_law_lines(card: CardSection) -> str:
 def usage_lines(base: dict[str, Any]) -> str:
     """How to run the adapter, with a base id the tools accept (or what to give instead)."""
     bid = base["id"]
+    kazft_base = mlx_base = bid  # kazft resolves kazft:tiny and hub ids itself
     if bid.startswith("kazft:"):
         note = (
             f"The base, `{bid}`, is kazft's embedded tiny test model (random weights); kazft "
             "resolves the name itself. For mlx-lm, build its folder first with `kazft model "
-            "tiny tiny-gemma3` and pass that folder.\n"
+            "tiny tiny-gemma3` and pass that folder.\n\n"
         )
-        model = "tiny-gemma3"
+        mlx_base = "tiny-gemma3"
     elif base.get("local_folder"):
         note = (
             f"The base was a local folder (`{bid}`) on the machine that trained it, not a hub "
-            "id: give your copy of that model (`kazft verify` checks it is the same).\n"
+            "id: give your copy of that model (`kazft verify` checks it is the same).\n\n"
         )
-        model = "PATH/TO/" + bid
+        kazft_base = mlx_base = "PATH/TO/" + bid
     else:
-        note, model = "", bid
+        note = ""
+    model_opt = f" --model {kazft_base}" if base.get("local_folder") else ""
     return (
-        note
-        + "```bash\nkazft verify BUNDLE --base "
-        + model
-        + "\n"
-        + "kazft generate --adapter BUNDLE"
-        + (f" --model {model}" if base.get("local_folder") else "")
-        + ' "Сұрақ..."\n'
-        + "mlx_lm.generate --model "
-        + model
-        + ' --adapter-path BUNDLE/mlx --prompt "..."\n```\n'
+        f"{note}```bash\nkazft verify BUNDLE --base {kazft_base}\n"
+        f'kazft generate --adapter BUNDLE{model_opt} "Сұрақ..."\n'
+        f'mlx_lm.generate --model {mlx_base} --adapter-path BUNDLE/mlx --prompt "..."\n```\n'
     )
 
 
@@ -326,15 +322,16 @@ def render_card(
         "```python\nfrom peft import PeftModel\nmodel = PeftModel.from_pretrained(base_model, "
         '"BUNDLE/peft")\n```\n',
         "## Intended use\n",
-        f"{card.intended_use[:1].upper()}{card.intended_use[1:]}, in Kazakh, in the domain of "
-        "the training data. Use the prompt format the adapter was trained with (the base "
-        "model's chat template; see the recipe's system prompt and template).\n",
+        f"{card.intended_use[:1].upper()}{card.intended_use[1:]}. It answers in Kazakh, in "
+        "the domain of the training data; ask in the prompt format it was trained with (the "
+        "base model's chat template; see the recipe's system prompt and template).\n",
         "## Limitations\n",
         "- The adapter knows only what its training data and the base model contain; it can "
         "state wrong facts fluently, and it has no knowledge of changes after its data.\n"
         + (
             f"- It was evaluated by automatic metrics on {evaluation.get('records')} "
-            f"{evaluation.get('split')} records (above); no human review is recorded here.\n"
+            f"{SPLIT_WORDS.get(str(evaluation.get('split')), evaluation.get('split'))} records "
+            "(above); no human review is recorded here.\n"
             if evaluation
             else "- It was evaluated only by the training losses above (no `kazft eval`); "
             "no human review is recorded here.\n"

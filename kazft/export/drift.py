@@ -1,6 +1,7 @@
 """How far a re-quantised fused model drifts from model+adapter, measured.
 
-On the trained (masked) positions of fixed validation batches:
+On the trained (masked) positions of the run's fixed validation batches (of its
+training records when it has no validation split; the report says which):
 - effect: mean |logits(model+adapter) - logits(base)|, what the adapter changed;
 - drift:  mean |logits(fused) - logits(model+adapter)|, what fusing changed;
 - losses of base, model+adapter and fused, and the share of the adapter's loss
@@ -32,6 +33,7 @@ class Drift:
     loss_base: float
     loss_adapter: float
     loss_fused: float
+    measured_on: str = "validation records"  # which records the positions come from
 
     @property
     def ratio(self) -> float | None:
@@ -59,7 +61,7 @@ class Drift:
 
     def report(self) -> str:
         lines = [
-            f"drift measured on {self.positions} trained validation tokens:",
+            f"drift measured on {self.positions} trained tokens of {self.measured_on}:",
             f"  adapter effect  mean |logit(model+adapter) - logit(base)|  = {self.effect_mean:.4f}",
             f"  fused drift     mean |logit(fused) - logit(model+adapter)| = {self.drift_mean:.4f}"
             f" (max {self.drift_max:.4f})",
@@ -132,6 +134,7 @@ def measure_drift(reference: Any, fused: Any, batches: Iterable[Any]) -> Drift:
         loss_base=losses[0] / n,
         loss_adapter=losses[1] / n,
         loss_fused=losses[2] / n,
+        measured_on=getattr(batches, "measured_on", "validation records"),
     )
 
 
@@ -150,4 +153,20 @@ def validation_batches(src: Any, tokenizer: Any) -> list[Any]:
     prepared = prepare(src.recipe, tokenizer)
     t = src.recipe.train
     # The trainer's own validation batches (same call, same seed).
-    return fixed_batches(prepared.valid or prepared.train, t.val_batches, t.batch_size, t.seed)
+    out = Batches(
+        fixed_batches(prepared.valid or prepared.train, t.val_batches, t.batch_size, t.seed)
+    )
+    n = len(prepared.valid or prepared.train)
+    records = f"record{'s' if n != 1 else ''}"
+    out.measured_on = (
+        f"{n} validation {records}"
+        if prepared.valid
+        else f"{n} training {records} (the run has no validation split)"
+    )
+    return out
+
+
+class Batches(list):  # type: ignore[type-arg]
+    """Batches that say which records they hold (for the drift report)."""
+
+    measured_on = "validation records"

@@ -404,7 +404,6 @@ def _answer_all(
     summary: BatchSummary,
     progress: bool,
 ) -> None:
-    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -414,7 +413,10 @@ def _answer_all(
         TimeRemainingColumn,
     )
 
+    from kazft.console import console, live
+
     partial.parent.mkdir(parents=True, exist_ok=True)
+    con = console(stderr=True)
     bar = Progress(
         TextColumn("answering"),
         BarColumn(),
@@ -422,8 +424,8 @@ def _answer_all(
         TextColumn("{task.fields[speed]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not progress,
+        console=con,
+        disable=not (progress and live(con)),  # off a terminal: the summary line only
         transient=False,
     )
     with bar, open(partial, "a", encoding="utf-8") as f:

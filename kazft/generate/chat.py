@@ -66,7 +66,7 @@ class ChatSession:
 
         if not text.strip():
             raise KazftError("empty message")
-        bad = control_token_in(text)
+        bad = control_token_in(self.engine.tokenizer, text)
         if bad:
             raise KazftError(
                 f"the message contains the control token {bad}, which would break "

@@ -11,19 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kazft.data.render import Messages, prompt_messages, system_messages
+from kazft.data.render import Messages, control_tokens, prompt_messages, system_messages
 from kazft.errors import KazftError
 from kazft.recipe import DataSection
-
-CONTROL_TOKENS = (
-    "<bos>",
-    "<eos>",
-    "<start_of_turn>",
-    "<end_of_turn>",
-    "<pad>",
-    "<start_of_image>",
-    "<end_of_image>",
-)
 
 
 def question_messages(data: DataSection, instruction: str, input: str = "") -> Messages:
@@ -42,9 +32,10 @@ def conversation(data: DataSection, turns: Messages) -> Messages:
     return [*system_messages(data), *turns]
 
 
-def control_token_in(text: str) -> str | None:
-    """A control token typed as text would end the turn early or open a new one."""
-    return next((t for t in CONTROL_TOKENS if t in text), None)
+def control_token_in(tokenizer: Any, text: str) -> str | None:
+    """A control token typed as text would end the turn early or open a new one:
+    the tokenizer's special tokens, the set training refuses too."""
+    return control_tokens(tokenizer).find(text)
 
 
 def render(tokenizer: Any, messages: Messages, add_generation_prompt: bool = True) -> str:
@@ -61,7 +52,7 @@ def encode(tokenizer: Any, text: str) -> list[int]:
 
 def prompt_ids(tokenizer: Any, messages: Messages) -> tuple[str, list[int]]:
     for m in messages:
-        bad = control_token_in(m["content"])
+        bad = control_token_in(tokenizer, m["content"])
         if bad:
             raise KazftError(
                 f"the {m['role']} text contains the control token {bad}, which would "

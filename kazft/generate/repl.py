@@ -39,7 +39,8 @@ class Terminal:
             if self.interactive:
                 try:
                     line = input(prompt if not parts else "... ")
-                except EOFError:
+                except EOFError:  # Ctrl-D: end the prompt's line, so the shell's starts clean
+                    self.out("\n")
                     line = None
             else:
                 raw = self.stdin.readline()

@@ -3,13 +3,11 @@
 The app owns the decoder thread (started with the app, stopped at shutdown:
 in-flight answers are cancelled once uvicorn's graceful-shutdown deadline has
 passed). Routers: models, chat, completions, operations (health, metrics), and
-the web chat page (:mod:`kazft.serve.page`) when that module is present.
+the web chat page at ``/`` (:mod:`kazft.serve.page`).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from kazft import __version__
-from kazft.serve import api_errors, chat, completions, models, ops
+from kazft.serve import api_errors, chat, completions, models, ops, page
 from kazft.serve.limits import BodyLimit, ServeSettings
 from kazft.serve.metrics import Metrics
 from kazft.serve.registry import Registry
@@ -65,11 +63,8 @@ def create_app(registry: Registry, settings: ServeSettings | None = None) -> Fas
     app.state.settings = settings
     app.state.metrics = metrics
     api_errors.install(app)
-    for module in (models, chat, completions, ops):
+    for module in (models, chat, completions, ops, page):
         app.include_router(module.router)
-    if importlib.util.find_spec("kazft.serve.page") is not None:
-        page = importlib.import_module("kazft.serve.page")
-        app.include_router(page.router)
 
     app.add_middleware(CountRequests, metrics=metrics)
 

@@ -161,10 +161,12 @@ class Progress(Callback):
     """rich progress bar plus one printed line per report, validation and save."""
 
     def __init__(self, console: Any = None, bar: bool = True) -> None:
-        from rich.console import Console
+        from kazft.console import console as make_console
+        from kazft.console import live
 
-        self.console = console or Console(stderr=False, highlight=False)
-        self.show_bar = bar
+        self.console = console or make_console()
+        # Off a terminal the bar would be printed once at the end, a stale line in the log.
+        self.show_bar = bar and live(self.console)
         self.bar: Any = None
         self.fields: dict[str, Any] = {
             "loss": "-",

@@ -1,8 +1,11 @@
 """What a run needs before its first step: the output folder (fresh or resumed),
-the memory estimate, the model with LoRA, and the data as batches by index."""
+the memory estimate, the model with LoRA, the data as batches by index, the
+optimiser and the state to start from. ``build_run`` does all of it and hands
+:func:`kazft.train.fit.fit` built objects."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 from collections.abc import Callable
@@ -10,20 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from kazft.artifacts.atomic import atomic_write
 from kazft.artifacts.checkpoints import list_checkpoints, remove_stale_temporaries
+from kazft.artifacts.names import ADAPTERS_DIR, CHECKPOINTS_DIR, METRICS, RECIPE
+from kazft.artifacts.state import TrainState, read_state
 from kazft.errors import KazftError
 from kazft.recipe import Recipe
 from kazft.train import memory
 
 # Files a run writes in OUTPUT (``--overwrite`` removes exactly these).
-RUN_FILES = (
-    "checkpoints",
-    "adapters",
-    "metrics.jsonl",
-    "loss.png",
-    "recipe.yaml",
-    "frozen_cache",
-)
+RUN_FILES = (CHECKPOINTS_DIR, ADAPTERS_DIR, METRICS, "loss.png", RECIPE, "frozen_cache")
 
 
 @dataclass
@@ -82,7 +81,7 @@ def prepare_output(recipe: Recipe, resume: str | None, overwrite: bool) -> Path 
     from kazft.train.resume import find_checkpoint
 
     run_dir = Path(recipe.output.dir)
-    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir = run_dir / CHECKPOINTS_DIR
     remove_stale_temporaries(ckpt_dir)
     if resume is not None:
         if overwrite:
@@ -124,9 +123,16 @@ def check_memory(recipe: Recipe, config: dict[str, Any], log: Callable[[str], No
     return ckpt
 
 
-def load_model(recipe: Recipe, grad_checkpoint: bool, log: Callable[[str], None]) -> tuple:
-    """(model with LoRA, tokenizer, BaseModel): quantised via the cache, LoRA
-    from the recipe, dropout keyed per layer."""
+@dataclass
+class LoadedModel:
+    model: Any  # the base with LoRA layers (only the adapters trainable)
+    tokenizer: Any
+    base: Any  # kazft.model.quantize.BaseModel: the folder loaded, its cache key
+    summary: Any  # kazft.model.lora.LoraSummary: what is trained, printed at the start
+
+
+def load_model(recipe: Recipe, grad_checkpoint: bool, log: Callable[[str], None]) -> LoadedModel:
+    """The base quantised via the cache, LoRA from the recipe, dropout keyed per layer."""
     import mlx.core as mx
     import mlx_lm
 
@@ -148,4 +154,80 @@ def load_model(recipe: Recipe, grad_checkpoint: bool, log: Callable[[str], None]
     keyed_layers(model, grad_checkpoint)
     summary = summarize(model)
     log(summary.describe())
-    return model, tokenizer, base, summary
+    return LoadedModel(model, tokenizer, base, summary)
+
+
+@dataclass
+class Run:
+    """Everything ``fit`` runs on, built before the first step."""
+
+    recipe: Recipe
+    run_dir: Path
+    loaded: LoadedModel
+    optimizer: Any
+    data: TrainData
+    state: TrainState  # where training starts: fresh, or the checkpoint resumed
+    grad_checkpoint: bool
+    resumed_from: Path | None
+
+
+def check_resume(recipe: Recipe, ckpt: Path, force: bool, log: Callable[[str], None]) -> TrainState:
+    """The checkpoint's state, once the recipe is known to resume it exactly (or forced)."""
+    from kazft.train.resume import check_compatible
+
+    state = read_state(ckpt)
+    for note in check_compatible(ckpt, recipe, state, force):
+        log(f"resume: {note}")
+    return state
+
+
+def build_run(
+    recipe: Recipe,
+    ckpt: Path | None,
+    start: TrainState,
+    force: bool,
+    data: TrainData | None,
+    log: Callable[[str], None],
+    writes: bool = True,
+) -> Run:
+    """Load the model and data and restore checkpoint ``ckpt`` (whose checked state
+    is ``start``) in full; a fresh run starts from ``start`` as given. ``writes``:
+    False on the ranks other than 0 (they leave the output folder alone)."""
+    from kazft.data.sources import check_sources
+    from kazft.model.quantize import base_config
+    from kazft.train import resume as resuming
+    from kazft.train.step import make_optimizer
+
+    run_dir = Path(recipe.output.dir)
+    state = start
+    check_sources(recipe.data)  # a missing data file is reported before the model loads
+    grad_ckpt = check_memory(recipe, base_config(recipe.model), log)
+    loaded = load_model(recipe, grad_ckpt, log)
+    if data is None:
+        data = load_data(recipe, loaded.tokenizer, log)
+    optimizer = make_optimizer(recipe)
+    optimizer.init(loaded.model.trainable_parameters())
+    if ckpt:
+        resuming.check_data(state, data.fingerprint, force, ckpt)
+        state = resuming.restore(ckpt, loaded.model, optimizer)
+        moved = resuming.set_aside_later(run_dir, ckpt, state.step)
+        if moved:
+            log(
+                f"resume: moved later checkpoints {', '.join(moved)} to "
+                f"{run_dir / CHECKPOINTS_DIR}/superseded-from-{ckpt.name}/"
+            )
+        log(f"resuming from {ckpt} (step {state.step}, micro-batch {state.data_position})")
+    if writes:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(run_dir / RECIPE, recipe.to_yaml())
+    # What this run records in every checkpoint besides the position.
+    state = dataclasses.replace(
+        state,
+        iters=recipe.train.iters,
+        batches_per_epoch=data.batches_per_epoch,
+        data_fingerprint=data.fingerprint,
+        train_examples=data.train_examples,
+        grad_checkpoint=grad_ckpt,
+        base_cache_key=loaded.base.key,
+    )
+    return Run(recipe, run_dir, loaded, optimizer, data, state, grad_ckpt, ckpt)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, cast
 
@@ -34,14 +35,23 @@ def make_optimizer(recipe: Recipe) -> optim.AdamW:
     )
 
 
+@dataclass
+class StepFunctions:
+    """The two halves of an optimiser step and the state they are compiled over."""
+
+    micro_grad: Callable  # (inputs, targets, mask, inv_n, *segments) -> (loss_sum, n, grads)
+    update: Callable  # (grads) -> gradient norm before clipping; applies AdamW
+    state: list[Any]  # [model.state, optimizer.state, mx.random.state]
+
+
 def make_step_functions(
     model: nn.Module,
     optimizer: optim.Optimizer,
     loss: Callable,
     grad_clip: float | None,
     compiled: bool,
-) -> tuple[Callable, Callable]:
-    """(gradient of one micro-batch, optimiser update), compiled with the state."""
+) -> StepFunctions:
+    """The gradient of one micro-batch and the optimiser update, compiled with the state."""
     state = [model.state, optimizer.state, mx.random.state]
 
     def scaled(
@@ -78,7 +88,7 @@ def make_step_functions(
     if compiled:
         micro_grad = partial(mx.compile, inputs=state, outputs=state)(micro_grad)
         update = partial(mx.compile, inputs=state, outputs=state)(update)
-    return micro_grad, update
+    return StepFunctions(micro_grad, update, state)
 
 
 def segments_of(batch: Any) -> list[mx.array]:

@@ -1,25 +1,23 @@
 """The QLoRA training run: ``train(recipe)`` is everything ``kazft train`` does.
 
-One optimiser step, as the loop below reads:
+It reads as mlx-lm's trainer does, in three parts:
 
-1. take micro-batches ``position .. position + grad_accum - 1`` (the data
-   position is the index of the next micro-batch; batch ``i`` is a pure function
-   of ``i`` and the seed, so a resumed run continues the same order);
-2. for each, compute the gradient of ``loss_sum / N`` where ``N`` is the step's
-   total of trained tokens, and add it up: the step's gradient is exactly that
-   of the mean loss over all its trained tokens (one big batch);
-3. stop on a non-finite loss before touching the weights;
-4. clip the gradient's global norm and let AdamW apply it; the learning rate
-   follows the schedule of optimiser steps (``kazft.train.schedule``).
+1. :func:`kazft.train.setup.build_run` builds the run: the output folder, the
+   model with LoRA, the data, the optimiser and the state to start from (fresh,
+   or a checkpoint restored in full);
+2. :func:`kazft.train.fit.fit` is the loop over those built objects (its
+   docstring lists what one optimiser step does); metrics go to callbacks and
+   checkpoints are :func:`kazft.train.saving.save` of the state;
+3. :func:`finish` measures the test split and prints the summary.
 
-Both halves are compiled with an explicit state,
+Both halves of a step are compiled with an explicit state,
 ``state = [model.state, optimizer.state, mx.random.state]``, so the dropout
 key and the optimiser state flow through the compiled graphs.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import resource
 import sys
 import time
@@ -27,39 +25,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import mlx.core as mx
-from mlx.utils import tree_map
 
-from kazft.artifacts.atomic import atomic_write
 from kazft.artifacts.checkpoints import read_pointer
-from kazft.artifacts.names import step_name
-from kazft.artifacts.state import TrainState, library_versions, read_state
+from kazft.artifacts.names import CHECKPOINTS_DIR, METRICS
+from kazft.artifacts.state import TrainState, library_versions
 from kazft.errors import Interrupted, KazftError
 from kazft.recipe import Recipe
-from kazft.train import setup
-from kazft.train.callbacks import (
-    Callback,
-    LossPlot,
-    MetricsLog,
-    Progress,
-    RunInfo,
-    StepStats,
-    perplexity,
-)
+from kazft.train import ranks, setup
+from kazft.train.callbacks import Callback, LossPlot, MetricsLog, Progress, RunInfo, perplexity
+from kazft.train.fit import Diverged, FitResult, Hooks, fit
 from kazft.train.frozen_cache import open_cache
-from kazft.train.loss import loss_fn as default_loss
+from kazft.train.loss import loss_fn
 from kazft.train.saving import save
-from kazft.train.schedule import lr_at
 from kazft.train.signals import StopFlag
-from kazft.train.step import (
-    evaluate,
-    make_optimizer,
-    make_step_functions,
-    segments_of,
-    token_ids,
-)
-from kazft.train.world import World, dropout_seed, recipe_hash
+from kazft.train.step import evaluate, make_step_functions, token_ids
+from kazft.train.world import World, recipe_hash
 
 
 @dataclass
@@ -74,26 +57,6 @@ class Result:
     seconds: float = 0.0
 
 
-def _diverged(step: int, what: str, value: float, run_dir: Path, recipe: Recipe) -> KazftError:
-    last = read_pointer(run_dir / "checkpoints")
-    where = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
-    tr = recipe.train
-    clip = (
-        f"train.grad_clip is {tr.grad_clip}"
-        if tr.grad_clip is not None
-        else "train.grad_clip is null: set it to 1.0"
-    )
-    return KazftError(
-        f"step {step}: the {what} is {value}, so training stopped before applying it; "
-        f"{where} (nothing from this step was saved). Likely causes: a learning rate too "
-        f"high for this model (train.learning_rate {tr.learning_rate:g}; try a third of it, "
-        f"or more warm-up steps); {clip}; a record with broken text or no trained tokens "
-        "(`kazft data check`); float16 overflow in the base weights (use the bfloat16 or "
-        "float32 original). Resume from the last checkpoint with a changed recipe using "
-        "--resume latest --force."
-    )
-
-
 def train(
     recipe: Recipe,
     *,
@@ -103,7 +66,6 @@ def train(
     data: setup.TrainData | None = None,
     callbacks: Sequence[Callback] = (),
     progress: bool | None = True,  # True: bar and lines; False: lines; None: silent
-    loss: Callable = default_loss,
     compiled: bool = True,
     resume_command: str | None = None,
     log: Callable[[str], None] = print,
@@ -112,42 +74,32 @@ def train(
     """Train ``recipe``; ``resume`` is ``latest``, a checkpoint folder or name.
 
     ``world``: this process's rank (kazft.train.world.join); one process by default.
-    Rank 0 alone chooses the checkpoint, writes files and reports; the others get
-    its state by broadcast and print only warnings.
+    Rank 0 alone chooses the checkpoint, writes files and reports; the other ranks
+    start from its state (kazft.train.ranks) and print only warnings.
     """
-    from kazft.data.sources import check_sources
     from kazft.model.lora import adapter_config
-    from kazft.model.quantize import base_config
-    from kazft.train import resume as resuming
 
     t_start = time.perf_counter()
     if mx.metal.is_available():
         from mlx_lm.utils import maybe_set_recommended_wired_limit
 
         maybe_set_recommended_wired_limit()  # keep the weights resident on Apple Silicon
-    run_dir = Path(recipe.output.dir)
     world = world or World()
     if not world.main:
-        shout = log
-        log = lambda s: shout(f"rank {world.rank}: {s}") if s.startswith("warning") else None  # noqa: E731
+        log = rank_log(world.rank, log)
     ckpt = setup.prepare_output(recipe, resume, overwrite) if world.main else None
-    state = read_state(ckpt) if ckpt else TrainState()
-    if ckpt:
-        for note in resuming.check_compatible(ckpt, recipe, state, force):
-            log(f"resume: {note}")
-    finished = ckpt is not None and state.step >= recipe.train.iters
+    start = setup.check_resume(recipe, ckpt, force, log) if ckpt else TrainState()
+    finished = ckpt is not None and start.step >= recipe.train.iters
     if world.size > 1:  # only rank 0 looked at the checkpoint
         finished = bool(world.broadcast_ints([int(finished)], "rank 0's resume check")[0])
-    if finished:  # nothing to train: say so before loading anything
-        done_at = state.step
+    if finished:  # nothing to train: before loading anything
         log(
-            f"already at step {done_at} of {recipe.train.iters}; raise train.iters to "
-            f"extend the run (e.g. --set train.iters={done_at * 2} --resume latest). "
+            f"already at step {start.step} of {recipe.train.iters}; raise train.iters to "
+            f"extend the run (e.g. --set train.iters={start.step * 2} --resume latest). "
             f"Nothing was trained; the checkpoint is {ckpt}"
         )
         world.close()
-        return Result(run_dir, done_at, checkpoint=ckpt)
-    check_sources(recipe.data)  # a missing data file is reported before the model loads
+        return Result(Path(recipe.output.dir), start.step, checkpoint=ckpt)
     have = library_versions()
     world.check_same(
         {
@@ -155,254 +107,166 @@ def train(
             "recipe (sha256)": recipe_hash(recipe),
         }
     )
-    grad_ckpt = setup.check_memory(recipe, base_config(recipe.model), log)
-    model, tokenizer, base, summary = setup.load_model(recipe, grad_ckpt, log)
-    if data is None:
-        data = setup.load_data(recipe, tokenizer, log)
-    optimizer = make_optimizer(recipe)
-    optimizer.init(model.trainable_parameters())
-    world.check_same({"training data (fingerprint)": data.fingerprint}, " of the data")
+    run = setup.build_run(recipe, ckpt, start, force, data, log, writes=world.main)
+    world.check_same({"training data (fingerprint)": run.data.fingerprint}, " of the data")
+    tr, model = recipe.train, run.loaded.model
+    run.state = ranks.start_from_rank0(world, model, run.optimizer, run.state)
     if ckpt:
-        resuming.check_data(state, data.fingerprint, force, ckpt)
-        state = resuming.restore(ckpt, model, optimizer)
-        moved = resuming.set_aside_later(run_dir, ckpt, state.step)
-        if moved:
-            log(
-                f"resume: moved later checkpoints {', '.join(moved)} to "
-                f"{run_dir / 'checkpoints'}/superseded-from-{ckpt.name}/"
-            )
-        log(f"resuming from {ckpt} (step {state.step}, micro-batch {state.data_position})")
-    if world.size > 1:
-        # Every rank starts from rank 0's state: its checkpoint may be on rank 0's disk only.
-        state.step, state.data_position = world.broadcast_ints(
-            [state.step, state.data_position], "rank 0's resume point"
-        )
-        model.update(world.broadcast_tree(model.trainable_parameters(), "rank 0's adapter"))
-        optimizer.state = world.broadcast_tree(optimizer.state, "rank 0's optimiser state")
-        mx.eval(model.parameters(), optimizer.state)
-    if world.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(run_dir / "recipe.yaml", recipe.to_yaml())
-
-    tr = recipe.train
-    command = resume_command or f"kazft train {recipe.source or 'RECIPE'} --resume latest"
-    cbs: list[Callback] = []
-    if world.main:
-        cbs += [
-            MetricsLog(run_dir / "metrics.jsonl"),
-            LossPlot(run_dir / "metrics.jsonl", run_dir / "loss.png"),
-        ]
-        cbs += [Progress(bar=progress)] if progress is not None else []
-    cbs += list(callbacks)
-    # None: sized once per process from the memory available (chunked_ce.auto_chunk).
-    chunk = None if tr.loss_chunk == "auto" else tr.loss_chunk
+        world.last_checkpoint = f"{ckpt} (step {run.state.step}, on rank 0)"
+    if not world.main:  # rank 0 alone validates, tests and reports
+        run.data = dataclasses.replace(run.data, valid=[], test=[])
     # With the frozen-layer cache the step starts at the first LoRA layer from
-    # the cached hidden state (the same numbers; kazft.train.frozen_cache).
-    # Ranks sharing a disk keep their own caches (each caches the rows it computes).
-    cache_dir = run_dir if world.main else run_dir / f".rank-{world.rank}"
-    cache = open_cache(recipe, model, base, data, cache_dir, log)
-    inputs_of = cache.inputs if cache else token_ids
-    loss = partial(loss, chunk=chunk, **({"start": cache.start} if cache else {}))
-    micro_grad, update = make_step_functions(model, optimizer, loss, tr.grad_clip, compiled)
-    mx_state = [model.state, optimizer.state, mx.random.state]
-
-    step = state.step
-    position = state.data_position  # next micro-batch index
-    counters = state.counters
-    best = (state.best_val_loss, state.best_step)
-    last_loss, val_loss, result = math.nan, None, Result(run_dir, step)
-    per_epoch = data.batches_per_epoch
-    window: list[StepStats] = []
-
-    last_saved = [f"{ckpt} (step {step})" if ckpt else "none yet (the run starts afresh)"]
-    if world.watchdog is not None:
-        world.watchdog.last_checkpoint = lambda: last_saved[0]
-
-    def checkpoint(step: int, val: float | None) -> Path:
-        info = TrainState(
-            step=step,
-            iters=tr.iters,
-            data_position=position,
-            batches_per_epoch=per_epoch,
-            epoch=position / per_epoch,
-            learning_rate=lr_at(tr, step - 1) if step else 0.0,
-            next_learning_rate=lr_at(tr, step),
-            train_loss=last_loss,
-            val_loss=val,
-            best_val_loss=best[0],
-            best_step=best[1],
-            data_fingerprint=data.fingerprint,
-            train_examples=data.train_examples,
-            grad_checkpoint=grad_ckpt,
-            base_cache_key=base.key,
-            tokens=int(counters["tokens"]),
-            trained_tokens=int(counters["trained_tokens"]),
-            train_seconds=float(counters["train_seconds"]),
-            world_size=world.size,
-        )
-        last_saved[0] = f"{run_dir / 'checkpoints' / step_name(step)} (step {step}, on rank 0)"
-        if not world.main:
-            result.checkpoint = run_dir / "checkpoints" / step_name(step)
-            return result.checkpoint
-        path = save(
-            run_dir, info, model, optimizer, recipe, adapter_config(recipe), tr.keep_checkpoints
-        )
-        for cb in cbs:
-            cb.on_checkpoint(step, path)
-        result.checkpoint = path
-        return path
-
-    def validate(step: int) -> float:
-        nonlocal best
-        t0 = time.perf_counter()
-        v = evaluate(model, data.valid, loss, inputs_of)
-        if best[0] is None or v < best[0]:
-            best = (v, step)
-        m = {
-            "step": step,
-            "val_loss": v,
-            "val_ppl": perplexity(v),
-            "val_batches": len(data.valid),
-            "seconds": time.perf_counter() - t0,
-        }
-        for cb in cbs:
-            cb.on_eval(m)
-        return v
-
-    model.train()
-    log(
-        f"training {tr.iters} optimiser steps of {tr.grad_accum} micro-batch(es) x "
-        f"{tr.batch_size} sequence(s); {data.train_examples} training examples = "
-        f"{per_epoch} micro-batches per epoch; {len(data.valid)} validation batches every "
-        f"{tr.eval_every} steps; a checkpoint every {tr.save_every} steps in {run_dir}"
-    )
+    # the cached hidden state (the same numbers; kazft.train.frozen_cache). Ranks
+    # sharing a disk keep their own (each caches the rows it computes).
+    cache_dir = run.run_dir if world.main else run.run_dir / f".rank-{world.rank}"
+    cache = open_cache(recipe, model, run.loaded.base, run.data, cache_dir, log)
+    hooks = Hooks(inputs=cache.inputs) if cache else Hooks()
+    # chunk None: sized once per process from the memory available (chunked_ce.auto_chunk).
+    chunk = None if tr.loss_chunk == "auto" else tr.loss_chunk
+    loss = partial(loss_fn, chunk=chunk, start=cache.start if cache else 0)
+    cbs = (default_callbacks(run.run_dir, progress) if world.main else []) + list(callbacks)
+    log(describe(run))
     try:
-        with StopFlag() as stop:
-            run = RunInfo(run_dir, tr.iters, step, stop, {"lora": summary})
+        with StopFlag() as local:
+            # One process stops on its own flag; several on the requests all ranks sent.
+            stop: Any = local if world.size == 1 else ranks.AgreedStop()
+            hooks = ranks.hooks_for(world, hooks, model, local, stop, run.state.step)
+            info = RunInfo(
+                run.run_dir, tr.iters, run.state.step, local, {"lora": run.loaded.summary}
+            )
             for cb in cbs:
-                cb.on_begin(run)
-            if step == 0 and data.valid and world.main:
-                validate(0)  # the baseline: the adapter starts as a no-op
-            while step < tr.iters:
-                t0 = time.perf_counter()
-                # This rank's share of the step's micro-batches; the counts of all of them.
-                mine = world.share(tr.grad_accum)
-                batches = [data.batch(position + j) for j in mine]
-                n_step, n_tok, n_ex = world.sum_counts(
-                    [
-                        sum(b.n_trained for b in batches),
-                        sum(b.n_tokens for b in batches),
-                        sum(b.n_examples for b in batches),
-                    ],
-                    step + 1,
+                cb.on_begin(info)
+            fitted = fit(
+                model,
+                run.optimizer,
+                make_step_functions(model, run.optimizer, loss, tr.grad_clip, compiled),
+                run.data,
+                run.state,
+                tr,
+                loss=loss,
+                save=ranks.saver(
+                    world,
+                    partial(
+                        save,
+                        run.run_dir,
+                        model=model,
+                        optimizer=run.optimizer,
+                        recipe=recipe,
+                        adapter_cfg=adapter_config(recipe),
+                        keep=tr.keep_checkpoints,
+                    ),
+                    run.run_dir,
+                ),
+                callbacks=cbs,
+                stop=stop,
+                hooks=hooks,
+            )
+            if stop and fitted.state.step < tr.iters:
+                if cache:
+                    log(f"{cache.report()}; kept for --resume")
+                world.barrier(f"rank 0's checkpoint of step {fitted.state.step}")
+                command = (
+                    resume_command or f"kazft train {recipe.source or 'RECIPE'} --resume latest"
                 )
-                inv_n = mx.array(1.0 / max(n_step, 1), mx.float32)
-                grads, loss_sum = None, 0.0
-                for j, b in zip(mine, batches, strict=True):
-                    mx.random.seed(dropout_seed(tr.seed, position + j))
-                    ls, _, g = micro_grad(
-                        inputs_of(b),
-                        mx.array(b.targets),
-                        mx.array(b.mask),
-                        inv_n,
-                        *segments_of(b),
-                    )
-                    grads = g if grads is None else tree_map(mx.add, grads, g)
-                    mx.eval(ls, grads)
-                    loss_sum += ls.item()
-                grads, loss_sum, stops = world.reduce_step(
-                    grads, loss_sum, stop.reason, step + 1, model.trainable_parameters()
+                raise Interrupted(
+                    f"stopped by {stop.reason} at step {fitted.state.step} of {tr.iters}; saved "
+                    f"{fitted.checkpoint}. Resume with:\n  {command}"
                 )
-                # One process: the flag as it stands at the end of the step. Several: the
-                # requests every rank sent with its gradients (a later one counts next step).
-                agreed = " and ".join(f"{why} on rank {r}" for r, why in stops.items())
-                last_loss = loss_sum / max(n_step, 1)
-                if not math.isfinite(last_loss):
-                    raise _diverged(step + 1, "training loss", last_loss, run_dir, recipe)
-                norm = update(grads)
-                mx.eval(mx_state, norm)
-                # Batches vary in length: drop cached buffers, as mlx-lm does, so the
-                # allocator cache does not grow with every new shape.
-                mx.clear_cache()
-                if not math.isfinite(norm.item()):
-                    raise _diverged(step + 1, "gradient norm", norm.item(), run_dir, recipe)
-                step += 1
-                position += tr.grad_accum
-                # The rate AdamW just used (the schedule at this step, as MLX evaluated it).
-                stats = StepStats(
-                    step,
-                    last_loss,
-                    optimizer.learning_rate.item(),
-                    norm.item(),
-                    n_tok,
-                    n_step,
-                    time.perf_counter() - t0,
-                    n_ex,
-                )
-                counters["tokens"] += stats.n_tokens
-                counters["trained_tokens"] += stats.n_trained
-                counters["train_seconds"] += stats.seconds
-                result.losses[step] = last_loss
-                window.append(stats)
-                for cb in cbs:
-                    cb.on_step(stats)
-                stopping = stop.reason if world.size == 1 else agreed or None
-                if step % tr.report_every == 0 or step == tr.iters or stopping:
-                    secs = sum(s.seconds for s in window) or 1e-9
-                    m = {
-                        "step": step,
-                        "iters": tr.iters,
-                        "loss": sum(s.loss * s.n_trained for s in window)
-                        / max(1, sum(s.n_trained for s in window)),
-                        "learning_rate": stats.learning_rate,
-                        "grad_norm": stats.grad_norm,
-                        "tokens_per_s": sum(s.n_tokens for s in window) / secs,
-                        "trained_tokens_per_s": sum(s.n_trained for s in window) / secs,
-                        "trained_tokens": counters["trained_tokens"],
-                        "epoch": position / per_epoch,
-                        "peak_memory": mx.get_peak_memory(),
-                        "elapsed_s": counters["train_seconds"],
-                    }
-                    for cb in cbs:
-                        cb.on_report(m)
-                    window.clear()
-                val_loss = None
-                if data.valid and world.main and (step % tr.eval_every == 0 or step == tr.iters):
-                    val_loss = validate(step)
-                    result.val_loss = val_loss
-                if step % tr.save_every == 0 or step == tr.iters or stopping:
-                    checkpoint(step, val_loss)
-                if stopping and step < tr.iters:
-                    if cache:
-                        log(f"{cache.report()}; kept for --resume")
-                    world.barrier(f"rank 0's checkpoint of step {step}")  # saved before any exits
-                    raise Interrupted(
-                        f"stopped by {stopping} at step {step} of {tr.iters}; saved "
-                        f"{result.checkpoint}. Resume with:\n  {command}"
-                    )
-        result.step = step
-        if data.test and world.main:
-            # Test rows are seen once: computed, not cached.
-            test_inputs = partial(cache.inputs, keep=False) if cache else token_ids
-            result.test_loss = evaluate(model, data.test, loss, test_inputs)
-        result.peak_memory = mx.get_peak_memory()
-        result.seconds = time.perf_counter() - t_start
-        summary_d = {
-            "step": step,
-            "test_loss": result.test_loss,
-            "test_ppl": perplexity(result.test_loss) if result.test_loss else None,
-        }
-        for cb in cbs:
-            cb.on_end(summary_d)
+        # Test rows are seen once: computed, not cached.
+        test_inputs = partial(cache.inputs, keep=False) if cache else token_ids
+        result = finish(run, fitted, loss, test_inputs, cbs, t_start)
         if cache:
             log(f"{cache.report()}; removed (the run is complete)")
             cache.store.remove()
+    except Diverged as err:
+        raise diverged(err, run.run_dir, recipe) from None
     finally:
         for cb in cbs:
             cb.close()
         world.close()
-    _print_summary(result, log)
+    print_summary(result, log)
     return result
+
+
+def rank_log(rank: int, log: Callable[[str], None]) -> Callable[[str], None]:
+    """A rank other than 0 prints only its warnings, prefixed with its rank."""
+
+    def quiet(line: str) -> None:
+        if line.startswith("warning"):
+            log(f"rank {rank}: {line}")
+
+    return quiet
+
+
+def default_callbacks(run_dir: Path, progress: bool | None) -> list[Callback]:
+    """metrics.jsonl, loss.png and (unless silent) the progress bar and lines."""
+    cbs: list[Callback] = [
+        MetricsLog(run_dir / METRICS),
+        LossPlot(run_dir / METRICS, run_dir / "loss.png"),
+    ]
+    return cbs + ([Progress(bar=progress)] if progress is not None else [])
+
+
+def describe(run: setup.Run) -> str:
+    tr, data = run.recipe.train, run.data
+    return (
+        f"training {tr.iters} optimiser steps of {tr.grad_accum} micro-batch(es) x "
+        f"{tr.batch_size} sequence(s); {data.train_examples} training examples = "
+        f"{data.batches_per_epoch} micro-batches per epoch; {len(data.valid)} validation "
+        f"batches every {tr.eval_every} steps; a checkpoint every {tr.save_every} steps in "
+        f"{run.run_dir}"
+    )
+
+
+def finish(
+    run: setup.Run,
+    fitted: FitResult,
+    loss: Callable,
+    inputs: Callable[[Any], mx.array],
+    cbs: Sequence[Callback],
+    t_start: float,
+) -> Result:
+    """The test loss (if there is a test split), peak memory and time; callbacks' on_end."""
+    test = run.data.test
+    test_loss = evaluate(run.loaded.model, test, loss, inputs) if test else None
+    result = Result(
+        run.run_dir,
+        fitted.state.step,
+        losses=fitted.losses,
+        val_loss=fitted.val_loss,
+        test_loss=test_loss,
+        checkpoint=fitted.checkpoint,
+        peak_memory=mx.get_peak_memory(),
+        seconds=time.perf_counter() - t_start,
+    )
+    summary = {
+        "step": result.step,
+        "test_loss": test_loss,
+        "test_ppl": perplexity(test_loss) if test_loss else None,
+    }
+    for cb in cbs:
+        cb.on_end(summary)
+    return result
+
+
+def diverged(err: Diverged, run_dir: Path, recipe: Recipe) -> KazftError:
+    last = read_pointer(run_dir / CHECKPOINTS_DIR)
+    where = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
+    tr = recipe.train
+    clip = (
+        f"train.grad_clip is {tr.grad_clip}"
+        if tr.grad_clip is not None
+        else "train.grad_clip is null: set it to 1.0"
+    )
+    return KazftError(
+        f"step {err.step}: the {err.what} is {err.value}, so training stopped before applying "
+        f"it; {where} (nothing from this step was saved). Likely causes: a learning rate too "
+        f"high for this model (train.learning_rate {tr.learning_rate:g}; try a third of it, "
+        f"or more warm-up steps); {clip}; a record with broken text or no trained tokens "
+        "(`kazft data check`); float16 overflow in the base weights (use the bfloat16 or "
+        "float32 original). Resume from the last checkpoint with a changed recipe using "
+        "--resume latest --force."
+    )
 
 
 def _max_rss() -> int:
@@ -410,7 +274,7 @@ def _max_rss() -> int:
     return rss if sys.platform == "darwin" else rss * 1024  # Linux reports KiB
 
 
-def _print_summary(r: Result, log: Callable[[str], None]) -> None:
+def print_summary(r: Result, log: Callable[[str], None]) -> None:
     last = r.losses[max(r.losses)] if r.losses else None
     parts = [f"done: step {r.step}"]
     if last is not None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -105,6 +105,8 @@ class World:
     addresses: list[list[str]] = field(default_factory=list)
     watchdog: Watchdog | None = None
     step_timeout: float = STEP_TIMEOUT
+    # Named when this rank gives up on the others (kazft.train.ranks.saver sets it).
+    last_checkpoint: str = "none yet"
 
     @property
     def main(self) -> bool:
@@ -245,11 +247,7 @@ def tree_zeros(tree: Any) -> Any:
     return tree_unflatten([(k, mx.zeros_like(v)) for k, v in _flat(tree)])
 
 
-def join(
-    step_timeout: float | None = None,
-    connect_timeout: float = CONNECT_TIMEOUT,
-    last_checkpoint: Callable[[], str] | None = None,
-) -> World:
+def join(step_timeout: float | None = None, connect_timeout: float = CONNECT_TIMEOUT) -> World:
     """Connect to the other ranks when launched by mlx.launch; a world of one otherwise."""
     timeout = STEP_TIMEOUT if step_timeout is None else step_timeout
     if not launched():
@@ -258,7 +256,7 @@ def join(
     rank = int(os.environ.get("MLX_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0")))
     if "MLX_RANK" in os.environ and len(addresses) < 2:
         return World(step_timeout=timeout)  # mlx.launch -n 1: nothing to connect to
-    dog = Watchdog(rank, addresses, last_checkpoint)
+    dog = Watchdog(rank, addresses)
     advice = connect_advice(addresses, rank) if addresses else "check the MPI set-up"
     try:
         with dog.connecting(connect_timeout, advice):
@@ -267,6 +265,7 @@ def join(
         dog.stop()
         raise KazftError(f"rank {rank} could not connect ({err}): {advice}") from None
     world = World(group.rank(), group.size(), group, addresses, dog, timeout)
+    dog.last_checkpoint = lambda: world.last_checkpoint
     # Each rank's liveness port, so a survivor can tell which rank is gone.
     ports = mx.distributed.all_gather(mx.array([dog.port], mx.int32), group=group)
     with dog.waiting("exchanging liveness ports", connect_timeout, advice):

@@ -16,7 +16,7 @@ RECORDS = [
 ]
 
 
-def write_recipe(tmp: Path, iters: int = 2, **extra: str) -> Path:
+def write_recipe(tmp: Path, iters: int = 2, report_every: int = 1, **extra: str) -> Path:
     data = tmp / "qa.jsonl"
     data.write_text(
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in RECORDS), encoding="utf-8"
@@ -26,7 +26,8 @@ def write_recipe(tmp: Path, iters: int = 2, **extra: str) -> Path:
         'model: {base: "kazft:tiny", quantize: null}',
         f"data: {{train: {extra.get('train', data)}, split: {{valid: 0.0}}, max_seq_length: 64}}",
         "lora: {rank: 4, alpha: 8, dropout: 0.0, layers: 2}",
-        f"train: {{iters: {iters}, save_every: {iters}, eval_every: {iters}, report_every: 1}}",
+        f"train: {{iters: {iters}, save_every: {iters}, eval_every: {iters}, "
+        f"report_every: {report_every}}}",
         f"output: {{dir: {tmp / 'run'}}}",
     ]
     recipe.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -94,3 +95,75 @@ def test_a_stray_option_shows_the_usage_of_its_command(
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.startswith(usage), err
     assert err.rstrip().endswith("error: unrecognized arguments: --bogus")
+
+
+def test_a_piped_training_log_ends_clean_and_done_repeats_the_step_line(
+    finished: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+):
+    """stdout is not a terminal: no progress bar leftovers, no wrapping at 80 columns."""
+    import re
+
+    deep = tmp_path / ("a-folder-name-long-enough-to-pass-eighty-columns-" * 2) / "run"
+    recipe = write_recipe(tmp_path, iters=4, report_every=2)
+    text = recipe.read_text().replace(f"dir: {tmp_path / 'run'}", f"dir: {deep}")
+    recipe.write_text(text)
+    capsys.readouterr()
+    assert main(["train", str(recipe)]) == 0  # with the progress bar asked for
+    out = capsys.readouterr().out
+    assert "ETA" not in out and "━" not in out, out  # no bar, not even its last frame
+    lines = out.splitlines()
+    assert f"saved checkpoint {deep}/checkpoints/step-000004" in out  # one line, whole
+    step_loss = re.findall(r"^step +4/4  loss (\d+\.\d{4})", out, re.M)
+    done = [ln for ln in lines if ln.startswith("done: ")]
+    assert step_loss and done == [f"done: step 4; training loss {step_loss[0]} (mean of steps 3-4)"]
+    assert lines[-1].startswith("adapter: ")
+
+
+def test_doctor_is_not_cut_at_80_columns_in_a_pipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+):
+    home = tmp_path / ("kazft-home-with-a-name-that-is-long-enough-" * 3)
+    monkeypatch.setenv("KAZFT_HOME", str(home))
+    assert main(["doctor"]) == 0
+    assert str(home) in capsys.readouterr().out
+
+
+def test_transformers_pytorch_notice_does_not_reach_users(tmp_path: Path):
+    """Without PyTorch (a Mac user's venv) transformers advises installing it; kazft
+    never uses transformers' models, so the advice is noise."""
+    import os
+    import subprocess
+    import sys
+
+    hide_torch = (
+        "import importlib.util, sys\n"
+        "real = importlib.util.find_spec\n"
+        "importlib.util.find_spec = lambda n, p=None: None if n.split('.')[0] == 'torch' "
+        "else real(n, p)\n"
+        "from kazft.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env.pop("TRANSFORMERS_NO_ADVISORY_WARNINGS", None)
+    got = subprocess.run(
+        [sys.executable, "-c", hide_torch, "model", "tiny", str(tmp_path / "m")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert got.returncode == 0, got.stderr
+    assert "PyTorch was not found" not in got.stderr, got.stderr
+
+
+def test_eval_of_a_run_without_held_out_records_says_so_before_loading(
+    finished: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+):
+    def refuse(*a, **k):
+        raise AssertionError("the base model was loaded first")
+
+    monkeypatch.setattr("kazft.generate.engine.load_base", refuse)
+    capsys.readouterr()
+    assert main(["eval", str(finished.parent / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kazft: error: the valid split is empty: the run trained on every")
+    assert "--set data.test=FILE" in err and "data.split.valid=0.1" not in err

@@ -198,6 +198,7 @@ def test_no_test_split_falls_back_to_valid(run_dir: Path, tmp_path: Path) -> Non
 
 
 def test_cli(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    deep = tmp_path / ("an-output-folder-whose-name-runs-past-eighty-columns-" * 2)
     code = main(
         [
             "eval",
@@ -209,12 +210,14 @@ def test_cli(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
             "--no-generate",
             "--no-retention",
             "--out",
-            str(tmp_path),
+            str(deep),
         ]
     )
     assert code == 0
     out = capsys.readouterr().out
     assert "Base vs base + adapter" in out and "perplexity" in out
+    # stdout is not a terminal: lines are whole, not wrapped at 80 columns
+    assert f"wrote {deep / 'eval.json'}, {deep / 'eval' / 'report.md'} and " in out
     assert main(["eval", str(tmp_path / "nothing")]) == 2
     assert "not found" in capsys.readouterr().err
 

@@ -243,6 +243,7 @@ def test_card_usage_for_kazft_tiny_is_runnable(archive):
     assert "kazft model tiny tiny-gemma3" in card
     assert "mlx_lm.generate --model tiny-gemma3 --adapter-path BUNDLE/mlx" in card
     assert 'kazft generate --adapter BUNDLE "Сұрақ..."' in card
+    assert "kazft verify BUNDLE --base kazft:tiny" in card
 
 
 def test_verify_ignores_exactly_what_finder_writes(unpacked, capsys):

@@ -128,6 +128,7 @@ def test_quantize_cli_prints_the_drift_and_warns(runs, tmp_path, capsys):
     )
     text = capsys.readouterr().out
     assert "drift measured on" in text and "drift / effect" in text
+    assert "trained tokens of 1 validation record:" in text  # the recipe's 10 % split
     assert "warning: re-quantising to 2 bits erases a meaningful part" in text
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["quantization"] == {"bits": 2, "group_size": 64, "mode": "affine"}
@@ -166,3 +167,19 @@ def test_fused_options_are_checked(runs, tmp_path, capsys):
         == 2
     )
     assert "already exists; pass --force" in capsys.readouterr().err
+
+
+def test_drift_says_it_used_training_records_without_a_validation_split(runs, tmp_path, capsys):
+    import shutil
+
+    import yaml
+
+    run = tmp_path / "run"
+    shutil.copytree(runs["gemma3"].dir, run)
+    rec = yaml.safe_load((run / "recipe.yaml").read_text())
+    rec["data"]["split"]["valid"] = 0.0
+    (run / "recipe.yaml").write_text(yaml.safe_dump(rec, allow_unicode=True))
+    out = tmp_path / "q4"
+    assert main(["export", str(run), "--format", "fused", "--quantize", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "trained tokens of 10 training records (the run has no validation split):" in text

@@ -133,3 +133,18 @@ def test_repl_reports_errors_and_goes_on(engine_for):
     out, err, s = _repl(engine_for(), "<bos>\nСәлем\n")
     assert "kazft: error: the message contains the control token <bos>" in err
     assert len(s.turns) == 2
+
+
+def test_ctrl_d_ends_the_prompt_line(monkeypatch: pytest.MonkeyPatch):
+    """The shell's prompt must not start after "you> " on the same line."""
+    from kazft.generate.repl import Terminal
+
+    def eof(prompt: str) -> str:
+        out.write(prompt)
+        raise EOFError
+
+    out = io.StringIO()
+    monkeypatch.setattr("builtins.input", eof)
+    term = Terminal(io.StringIO(), out, io.StringIO(), interactive=True)
+    assert term.read("you> ") is None
+    assert out.getvalue() == "you> \n"

@@ -26,7 +26,7 @@ def test_generate_from_a_recipe_streams_and_reports(recipe: str, capsys: pytest.
     out, err = capsys.readouterr()
     lines = err.strip().splitlines()
     assert lines[0].startswith("kazft: kazft:tiny + run ") and lines[0].endswith(
-        ": rank 8, 24 merged"
+        ": rank 8, 24 adapted projections merged"
     )
     assert STATS.match(lines[1]), lines[1]
     assert len(lines) == 2 and out.endswith("\n") and out.strip()
@@ -167,3 +167,17 @@ def test_ctrl_c_while_streaming_ends_the_answer_line(
     assert main(["generate", "-r", recipe, "Салық деген не?"]) == 130
     out, err = capsys.readouterr()
     assert out == "Жауап\n" and err.endswith("kazft: interrupted\n")
+
+
+def test_batch_input_errors_come_before_the_model_loads(
+    recipe: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+):
+    _no_model_load(monkeypatch)
+    missing = tmp_path / "nope.jsonl"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"input": "no instruction"}\n')
+    for given, says in ((missing, "no such file"), (tmp_path, "is a folder"), (bad, ":1: needs")):
+        out = tmp_path / "a.jsonl"
+        assert main(["generate", "-r", recipe, "-i", str(given), "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"kazft: error: {given}") and says in err, err

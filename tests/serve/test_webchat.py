@@ -125,6 +125,10 @@ def test_first_visit_kazakh_card_notice_and_nothing_outside_the_server(backend, 
     assert re.fullmatch(r"алғашқы токен \d+\.\d\d с · \d+\.\d токен/с · 3 токен", stats), stats
     assert describe(axe_violations(browser)) == ""
 
+    # No Content-Security-Policy violation or script error in the console.
+    severe = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert severe == []
+
     origin = url + "/"
     urls = requested_urls(browser) + resource_urls(browser)
     assert urls and all(u.startswith(origin) for u in urls), [

@@ -98,6 +98,10 @@ def test_completion_format_feeds_the_trainer(inputs):
     section = DataSection(train="cpt.jsonl")
     for i, obj in enumerate(records, 1):
         assert parse_record(obj, f"cpt.jsonl:{i}", section, None).format == "completion"
+    assert main([*argv, "--act", "ҚР Жер кодексі (2003)", "-o", str(out)]) == 0
+    records = read_jsonl(out)
+    assert {r["act"] for r in records} == {"ҚР Жер кодексі (2003)"}
+    assert records[1]["prompt"].startswith("ҚР Жер кодексі (2003)\n1-тарау.")
 
 
 def test_sentences_and_paragraphs_and_text_output(inputs, capsys):

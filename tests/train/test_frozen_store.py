@@ -175,5 +175,5 @@ def tiny_lora_model(qa_file, tmp_path_factory):
     from kazft.train.setup import load_model
 
     recipe = make_recipe(qa_file, tmp_path_factory.mktemp("m") / "run")
-    model, *_ = load_model(recipe, False, lambda s: None)
+    model = load_model(recipe, False, lambda s: None).model
     return model
