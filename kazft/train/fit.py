@@ -79,6 +79,7 @@ class FitResult:
     losses: dict[int, float] = field(default_factory=dict)  # step -> loss, this call
     val_loss: float | None = None  # at the last step, if validated there
     checkpoint: Path | None = None  # the last checkpoint this call wrote
+    reported: tuple[int, int, float] | None = None  # the last report: (first, last step, loss)
 
 
 def fit(
@@ -140,7 +141,7 @@ def fit(
             cb.on_step(stats)
         last = state.step == args.iters
         if state.step % args.report_every == 0 or last or stop:
-            report(window, state, callbacks)
+            result.reported = report(window, state, callbacks)
             window.clear()
         if data.valid and (state.step % args.eval_every == 0 or last):
             state = validate(model, data, loss, hooks, state, callbacks)
@@ -226,8 +227,11 @@ def validate(
     )
 
 
-def report(window: list[StepStats], state: TrainState, callbacks: Sequence[Callback]) -> None:
-    """Send the mean figures of the steps since the last report to the callbacks."""
+def report(
+    window: list[StepStats], state: TrainState, callbacks: Sequence[Callback]
+) -> tuple[int, int, float]:
+    """Send the mean figures of the steps since the last report to the callbacks;
+    returns (first step, last step, mean loss) of the report."""
     secs = sum(s.seconds for s in window) or 1e-9
     trained = sum(s.n_trained for s in window)
     metrics = {
@@ -245,3 +249,4 @@ def report(window: list[StepStats], state: TrainState, callbacks: Sequence[Callb
     }
     for cb in callbacks:
         cb.on_report(metrics)
+    return window[0].step, state.step, metrics["loss"]

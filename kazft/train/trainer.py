@@ -53,6 +53,7 @@ class Result:
     val_loss: float | None = None
     test_loss: float | None = None
     checkpoint: Path | None = None
+    reported: tuple[int, int, float] | None = None  # the last step line: (first, last step, loss)
     peak_memory: int = 0
     seconds: float = 0.0
 
@@ -236,6 +237,7 @@ def finish(
         val_loss=fitted.val_loss,
         test_loss=test_loss,
         checkpoint=fitted.checkpoint,
+        reported=fitted.reported,
         peak_memory=mx.get_peak_memory(),
         seconds=time.perf_counter() - t_start,
     )
@@ -275,10 +277,11 @@ def _max_rss() -> int:
 
 
 def print_summary(r: Result, log: Callable[[str], None]) -> None:
-    last = r.losses[max(r.losses)] if r.losses else None
     parts = [f"done: step {r.step}"]
-    if last is not None:
-        parts.append(f"last training loss {last:.4f}")
+    if r.reported is not None:  # the loss the last step line printed, and what it averages
+        first, last, loss = r.reported
+        steps = f"step {last}" if first == last else f"mean of steps {first}-{last}"
+        parts.append(f"training loss {loss:.4f} ({steps})")
     if r.val_loss is not None:
         parts.append(f"validation loss {r.val_loss:.4f} (perplexity {perplexity(r.val_loss):.2f})")
     if r.test_loss is not None:
