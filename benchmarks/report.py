@@ -8,6 +8,7 @@ token). Numbers are printed as measured; extrapolations are labelled as such.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -287,7 +288,12 @@ def frozen_rows(fr: dict) -> tuple[list[str], list[str]]:
         f"off; the three runs went {'at the same time' if fr.get('concurrent') else 'in turn'} "
         f"(load average before {load}); first-step compilation counts in epoch 1 for all",
     ]
-    notes += [f"{name}: {x}" for x in on.get("cache_log") or []]
+    # The log names the run's folder: a path of the measuring machine, left out.
+    where = re.compile(r"read from \S+;")
+    notes += [
+        f"{name}: {where.sub('read from OUTPUT/frozen_cache;', x)}"
+        for x in on.get("cache_log") or []
+    ]
     for label, side in (("kazft cache", on), ("kazft no cache", off), ("mlx-lm", ml)):
         notes += [f"{name} {label}: {e.splitlines()[0]}" for e in side.get("errors", [])]
     return lines, notes
