@@ -177,3 +177,24 @@ def tiny_lora_model(qa_file, tmp_path_factory):
     recipe = make_recipe(qa_file, tmp_path_factory.mktemp("m") / "run")
     model = load_model(recipe, False, lambda s: None).model
     return model
+
+
+def test_bfloat16_rows_round_trip_bit_for_bit(tmp_path, qa_file):
+    """The real model's activation dtype: rows read back as they were written."""
+    import mlx.core as mx
+
+    from kazft.train.frozen_cache import FrozenCache, activation_dtype
+    from kazft.train.setup import load_model
+
+    model, *_ = load_model(make_recipe(qa_file, tmp_path / "run"), False, lambda s: None)
+    model.set_dtype(mx.bfloat16)  # the scales, hence the embedding's output
+    assert activation_dtype(model) == "bfloat16"
+    cache = FrozenCache(model, FrozenStore(tmp_path / "c", NS, 10**9), 4, "bfloat16")
+    batch = synthetic_batch([[2, 5, 6, 7, 8, 9, 10], [2, 9, 9, 11]])
+    computed = cache.inputs(batch)
+    read = cache.inputs(batch)
+    assert cache.store.stats.written == 2 and cache.store.stats.hits == 2
+    assert read.dtype == mx.bfloat16 and read.shape == computed.shape
+    for b, n in enumerate(row_lengths(batch).tolist()):
+        assert mx.array_equal(read[b, :n], computed[b, :n]).item()
+        assert not mx.any(read[b, n:]).item()  # padding reads as zeros
