@@ -58,6 +58,7 @@ class StoreStats:
     written: int = 0  # rows written
     corrupt: int = 0  # files found damaged, deleted and recomputed
     over_budget: int = 0  # rows not written because the size limit was reached
+    write_error: str | None = None  # the first failed write (a full disk): writing stopped
 
 
 def namespace_id(namespace: dict[str, Any]) -> str:
@@ -154,7 +155,7 @@ class FrozenStore:
         path = self.path(key)
         try:
             blob = path.read_bytes()
-        except FileNotFoundError:
+        except OSError:  # absent (or unreadable): recomputed
             self.stats.misses += 1
             return None
         array = decode(blob, dtype, shape, key)
@@ -168,12 +169,19 @@ class FrozenStore:
         return array
 
     def put(self, key: str, array: np.ndarray, dtype: str) -> bool:
-        """Write the entry unless it would pass the size limit (then False)."""
+        """Write the entry unless it would pass the size limit (then False).
+        A failed write (a full disk) stops writing for the rest of the run
+        instead of stopping the training: rows not written are recomputed."""
         blob = encode(array, dtype, {"key": key, "namespace": self.namespace})
-        if self.used + len(blob) > self.limit:
+        if self.stats.write_error is not None or self.used + len(blob) > self.limit:
             self.stats.over_budget += 1
             return False
-        atomic_file(self.path(key), lambda p: _write(p, blob))
+        try:
+            atomic_file(self.path(key), lambda p: _write(p, blob))
+        except OSError as err:
+            self.stats.write_error = f"{self.path(key)}: {err.strerror or err}"
+            self.stats.over_budget += 1
+            return False
         self.used += len(blob)
         self.stats.written += 1
         return True

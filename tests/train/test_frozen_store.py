@@ -198,3 +198,18 @@ def test_bfloat16_rows_round_trip_bit_for_bit(tmp_path, qa_file):
     for b, n in enumerate(row_lengths(batch).tolist()):
         assert mx.array_equal(read[b, :n], computed[b, :n]).item()
         assert not mx.any(read[b, n:]).item()  # padding reads as zeros
+
+
+def test_a_failed_write_stops_writing_but_not_training(tmp_path, monkeypatch):
+    import kazft.train.frozen_store as fs
+
+    store = FrozenStore(tmp_path, NS, 10**6)
+
+    def full(path, write):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fs, "atomic_file", full)
+    keys = [store.key("train", TOKENS + i, None) for i in range(2)]
+    assert [store.put(k, _row(), "bfloat16") for k in keys] == [False, False]
+    assert "No space left" in (store.stats.write_error or "")
+    assert store.get(keys[0], (4, 8), "bfloat16") is None  # a miss: recomputed
