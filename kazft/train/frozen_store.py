@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from kazft.artifacts.atomic import atomic_file
+from kazft.artifacts.atomic import atomic_write
 
 FORMAT = 1
 SUFFIX = ".safetensors"
@@ -104,10 +104,6 @@ def decode(blob: bytes, dtype: str, shape: tuple[int, ...], key: str) -> np.ndar
     return np.frombuffer(data, dtype=DTYPES[dtype][1]).reshape(shape)
 
 
-def _write(path: Path, blob: bytes) -> None:
-    path.write_bytes(blob)
-
-
 class FrozenStore:
     """Entries of one namespace under ``root``, at most ``limit`` bytes in all."""
 
@@ -127,7 +123,7 @@ class FrozenStore:
         desc = self.dir / NAMESPACE_FILE
         if not desc.exists():
             body = json.dumps({**namespace, "format": FORMAT}, indent=2, default=str) + "\n"
-            atomic_file(desc, lambda p: _write(p, body.encode()))
+            atomic_write(desc, body, fsync=False)
         self.used = self.size_on_disk()
 
     def size_on_disk(self) -> int:
@@ -177,7 +173,9 @@ class FrozenStore:
             self.stats.over_budget += 1
             return False
         try:
-            atomic_file(self.path(key), lambda p: _write(p, blob))
+            # No fsync: an entry lost in a power cut is a miss, a torn one fails
+            # its checksum; either way the row is recomputed.
+            atomic_write(self.path(key), blob, fsync=False)
         except OSError as err:
             self.stats.write_error = f"{self.path(key)}: {err.strerror or err}"
             self.stats.over_budget += 1

@@ -205,10 +205,10 @@ def test_a_failed_write_stops_writing_but_not_training(tmp_path, monkeypatch):
 
     store = FrozenStore(tmp_path, NS, 10**6)
 
-    def full(path, write):
+    def full(path, data, fsync=True):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(fs, "atomic_file", full)
+    monkeypatch.setattr(fs, "atomic_write", full)
     keys = [store.key("train", TOKENS + i, None) for i in range(2)]
     assert [store.put(k, _row(), "bfloat16") for k in keys] == [False, False]
     assert "No space left" in (store.stats.write_error or "")
