@@ -186,7 +186,7 @@ def test_bfloat16_rows_round_trip_bit_for_bit(tmp_path, qa_file):
     from kazft.train.frozen_cache import FrozenCache, activation_dtype
     from kazft.train.setup import load_model
 
-    model, *_ = load_model(make_recipe(qa_file, tmp_path / "run"), False, lambda s: None)
+    model = load_model(make_recipe(qa_file, tmp_path / "run"), False, lambda s: None).model
     model.set_dtype(mx.bfloat16)  # the scales, hence the embedding's output
     assert activation_dtype(model) == "bfloat16"
     cache = FrozenCache(model, FrozenStore(tmp_path / "c", NS, 10**9), 4, "bfloat16")
