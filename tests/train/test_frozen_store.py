@@ -213,3 +213,13 @@ def test_a_failed_write_stops_writing_but_not_training(tmp_path, monkeypatch):
     assert [store.put(k, _row(), "bfloat16") for k in keys] == [False, False]
     assert "No space left" in (store.stats.write_error or "")
     assert store.get(keys[0], (4, 8), "bfloat16") is None  # a miss: recomputed
+
+
+def test_overwrite_removes_the_cache_with_the_run(qa_file, tmp_path):
+    from kazft.train.frozen_cache import FOLDER
+    from kazft.train.setup import prepare_output
+
+    recipe = make_recipe(qa_file, tmp_path / "run")
+    FrozenStore(tmp_path / "run" / FOLDER, NS, 10**6).put("k" * 40, _row(), "bfloat16")
+    prepare_output(recipe, None, overwrite=True)
+    assert not (tmp_path / "run" / FOLDER).exists()
