@@ -170,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = load_tokenizer(str(tiny.source))
     lm = LengthModel.measure(tokenizer)
     results["synthetic"] = describe_synthetic(lm, tokenizer)
-    notes = [n.format(est512=_est_minutes(bw, plan)) for n in plan.notes]
+    # The plan's notes describe its train and generate cases: kept when they run.
+    planned = plan.notes if only & {"train", "generate"} else []
+    notes = [n.format(est512=_est_minutes(bw, plan)) for n in planned]
 
     if "train" in only:
         for case in plan.train:

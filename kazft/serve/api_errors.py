@@ -47,6 +47,12 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+def decoder_failed(detail: str) -> ApiError:
+    """A failure inside the decoder: logged here, a plain 500 for the client."""
+    log.error("the decoder failed: %s", detail)
+    return ApiError(500, "the answer failed; the server log has the details", code="decoder_error")
+
+
 def error_body(
     status: int, message: str, param: str | None = None, code: str | None = None
 ) -> dict:

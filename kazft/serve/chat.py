@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from kazft.notice import header_value
 from kazft.serve.answer import Prepared, events, prepare_chat, submit
-from kazft.serve.api_errors import error_body
+from kazft.serve.api_errors import decoder_failed, error_body
 from kazft.serve.limits import require_key
 from kazft.serve.schemas import (
     AssistantMessage,
@@ -78,7 +78,7 @@ async def chat_completions(req: ChatRequest, request: Request):  # type: ignore[
         if event.kind == "text":
             parts.append(event.text)
         elif event.kind == "error":
-            raise RuntimeError(event.text)
+            raise decoder_failed(event.text)
         else:
             text = "".join(parts)
             if state.settings.log_content:
@@ -124,7 +124,8 @@ async def _stream(
             )
             yield sse(chunk.model_dump(exclude_none=True))
         elif event.kind == "error":
-            yield sse(error_body(500, "the answer failed; the server log has the details"))
+            failed = decoder_failed(event.text)  # logged there
+            yield sse(error_body(500, failed.message, code=failed.code))
             break
         else:
             last = ChatChunk(

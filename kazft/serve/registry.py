@@ -73,9 +73,9 @@ def parse_adapter_arg(text: str) -> tuple[str, str]:
 
 
 def resolve_served_adapter(path: str) -> ModelSource:
-    """The one place serve resolves an adapter path (run, checkpoint, export or bundle)
-    into its adapter, base and prompt settings; the architecture issue's shared
-    resolver replaces the body when it lands."""
+    """The one place serve turns an adapter path (run, checkpoint, export or bundle)
+    into its adapter, base and prompt settings: kazft.artifacts' resolve_adapter,
+    through the same ModelSource that ``kazft generate`` builds."""
     return resolve_source(adapter=path)
 
 

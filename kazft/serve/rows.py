@@ -3,14 +3,15 @@
 The server keeps one copy of the (4-bit) base in memory. Every projection that
 any registered adapter adapts is wrapped in a :class:`RowLoRA`: the base
 projection plus every adapter's low-rank side path stacked along a leading
-adapter axis, ``A (n + 1, in, r)`` and ``B' (n + 1, r, out)`` with
-``B' = scale * B`` and slot 0 all zeros (the base model). Before each model call
-the scheduler says which adapter each row of the batch uses
-(:meth:`AdapterRows.use`); the side path then computes, per row ``b``,
-``y_b = W x_b + (x_b A[i_b]) B'[i_b]`` with ``mx.gather_mm`` (no per-row copy
-of the adapter tensors). When every row uses the same slot the side path is a
-plain matmul with that slot's tensors (slot 0: no side path at all), which is
-what one user, or one adapter, costs.
+adapter axis, ``A (n, in, r)`` and ``B' (n, r, out)`` with ``B' = scale * B``.
+Before each model call the scheduler says which slot each row of the batch uses
+(:meth:`AdapterRows.use`; slot 0 is the base, slot ``i`` the ``i``-th adapter);
+the side path then computes, per row ``b``, ``y_b = W x_b + m_b (x_b A[i_b - 1])
+B'[i_b - 1]`` with ``mx.gather_mm`` (no per-row copy of the adapter tensors),
+where ``m_b`` is 0 for a base row and 1 otherwise (no zero adapter is stored).
+When every row uses the same slot the side path is a plain matmul with that
+adapter's tensors (the base: no side path at all), which is what one user, or
+one adapter, costs.
 
 Adding an adapter adds only its own tensors; switching adapters never touches
 the base weights. Ranks differ between adapters: smaller ones are padded with
@@ -36,15 +37,18 @@ class AdapterRows:
 
     slots: list[int] = field(default_factory=list)
     same: int | None = 0  # every row uses this slot; None when rows differ
-    index: mx.array | None = None  # (B,) uint32 slots, for mixed batches
+    index: mx.array | None = None  # (B,) uint32 adapter index (slot - 1; 0 for base rows)
+    mask: mx.array | None = None  # (B, 1, 1): 0 for base rows, 1 for adapter rows
 
     def use(self, slots: list[int]) -> None:
         self.slots = list(slots)
         first = slots[0] if slots else 0
         if all(s == first for s in slots):
-            self.same, self.index = first, None
-        else:
-            self.same, self.index = None, mx.array(slots, dtype=mx.uint32)
+            self.same, self.index, self.mask = first, None, None
+            return
+        self.same = None
+        self.index = mx.array([max(s - 1, 0) for s in slots], dtype=mx.uint32)
+        self.mask = mx.array([float(s > 0) for s in slots])[:, None, None]
 
 
 class RowLoRA(nn.Module):
@@ -53,8 +57,8 @@ class RowLoRA(nn.Module):
     def __init__(self, linear: nn.Module, a: mx.array, b: mx.array, rows: AdapterRows) -> None:
         super().__init__()
         self.linear = linear
-        self.a = a  # (n + 1, in, r), compute dtype; slot 0 zeros
-        self.b = b  # (n + 1, r, out) = scale * B; slot 0 zeros
+        self.a = a  # (n, in, r), compute dtype
+        self.b = b  # (n, r, out) = scale * B
         self._rows = rows  # a plain attribute: shared by every RowLoRA, not a parameter
 
     def __call__(self, x: mx.array) -> mx.array:
@@ -63,13 +67,14 @@ class RowLoRA(nn.Module):
         if rows.same is not None:
             if rows.same == 0:
                 return y
-            k = rows.same
+            k = rows.same - 1
             # (B, L, in) @ (in, r) -> (B, L, r); then fused y + xa @ (r, out)
             return mx.addmm(y, x @ self.a[k], self.b[k])
-        idx = rows.index  # (B,)
-        assert idx is not None
-        # Row b: (L, in) @ A[idx[b]] (in, r) -> (B, L, r); then @ B'[idx[b]] -> (B, L, out).
-        xa = mx.gather_mm(x, self.a, rhs_indices=idx)
+        idx, mask = rows.index, rows.mask  # (B,), (B, 1, 1)
+        assert idx is not None and mask is not None
+        # Row b: (L, in) @ A[idx[b]] (in, r) -> (B, L, r), zeroed for base rows;
+        # then @ B'[idx[b]] (r, out) -> (B, L, out).
+        xa = mx.gather_mm(x, self.a, rhs_indices=idx) * mask.astype(x.dtype)
         return y + mx.gather_mm(xa, self.b, rhs_indices=idx)
 
 
@@ -87,7 +92,8 @@ def compute_dtype(module: nn.Module) -> Any:
 
 
 def attach_rows(model: nn.Module, adapters: list[LoraWeights], rows: AdapterRows) -> int:
-    """Wrap every projection any adapter adapts; adapter ``i`` becomes slot ``i + 1``.
+    """Wrap every projection any adapter adapts; adapter ``i`` becomes slot ``i + 1``
+    (its tensors at index ``i``).
 
     Returns the bytes the adapters' side tensors take (what N adapters cost).
     """
@@ -99,8 +105,7 @@ def attach_rows(model: nn.Module, adapters: list[LoraWeights], rows: AdapterRows
         mod = modules[path]
         d_in, d_out = _dims(mod)
         dtype = compute_dtype(mod)
-        a_slots = [mx.zeros((d_in, rank), dtype=dtype)]
-        b_slots = [mx.zeros((rank, d_out), dtype=dtype)]
+        a_slots, b_slots = [], []
         for lw in adapters:
             pair = lw.pairs.get(path)
             a = mx.zeros((d_in, rank), dtype=dtype)
@@ -112,8 +117,8 @@ def attach_rows(model: nn.Module, adapters: list[LoraWeights], rows: AdapterRows
                 b[:r] = (lw.scale * pair[1].astype(mx.float32)).astype(dtype)
             a_slots.append(a)
             b_slots.append(b)
-        a_all = mx.stack(a_slots)  # (n + 1, in, r)
-        b_all = mx.stack(b_slots)  # (n + 1, r, out)
+        a_all = mx.stack(a_slots)  # (n, in, r)
+        b_all = mx.stack(b_slots)  # (n, r, out)
         mx.eval(a_all, b_all)
         total += a_all.nbytes + b_all.nbytes
         parent, _, leaf = path.rpartition(".")

@@ -4,8 +4,8 @@ One thread owns the model. It runs mlx-lm's ``BatchGenerator`` (continuous
 batching: a new request's prompt is prefilled and joins the running decode
 batch; finished rows leave it) and, before every model call, tells the
 :class:`~kazft.serve.rows.RowLoRA` side paths which adapter each row uses. The
-two batch classes are subclassed only to do that; scheduling, padding, KV
-caches and samplers are mlx-lm's.
+two batch classes are subclassed only to do that (:mod:`kazft.serve.batching`);
+scheduling, padding, KV caches and samplers are mlx-lm's.
 
 Requests come from the event loop through :meth:`Scheduler.submit` and get
 their text back as :class:`Event` objects on an ``asyncio.Queue``. A request
@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import mlx.core as mx
-from mlx_lm.generate import BatchGenerator, GenerationBatch, PromptProcessingBatch
 
+from kazft.serve.batching import RowGenerator, RowModel
 from kazft.serve.rows import AdapterRows
 
 
@@ -69,58 +69,6 @@ class Job:
     t_submit: float = field(default_factory=time.perf_counter)
     t_first: float | None = None
     t_last: float | None = None
-
-
-class RowModel:
-    """The model as mlx-lm's batches see it, plus which rows use which adapter."""
-
-    def __init__(self, model: Any, rows: AdapterRows) -> None:
-        self.model = model
-        self.rows = rows
-        self.slot_of: dict[int, int] = {}  # uid -> adapter slot
-
-    def use(self, uids: list[int]) -> None:
-        self.rows.use([self.slot_of.get(u, 0) for u in uids])
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.model(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.model, name)
-
-
-class _Prompt(PromptProcessingBatch):
-    def prompt(self, tokens: list[list[int]]) -> None:
-        self.model.use(self.uids)
-        super().prompt(tokens)
-
-    def generate(self, tokens: list[list[int]]) -> GenerationBatch:
-        # GenerationBatch's constructor takes the first decode step with these rows.
-        self.model.use(self.uids)
-        return super().generate(tokens)
-
-
-class _Generation(GenerationBatch):
-    def _step(self) -> Any:
-        self.model.use(self.uids)
-        return super()._step()
-
-
-class _Generator(BatchGenerator):
-    def __init__(self, model: RowModel, **kw: Any) -> None:
-        super().__init__(model, **kw)  # type: ignore[arg-type]
-        self._prompt_batch = _Prompt.empty(
-            self.model, self.sampler, prefill_step_size=self.prefill_step_size
-        )
-        self._generation_batch = _Generation.empty(self.model, self.sampler)
-
-    @property
-    def waiting(self) -> int:
-        return len(self._unprocessed_sequences)
-
-    @property
-    def running(self) -> int:
-        return len(self._prompt_batch) + len(self._generation_batch)
 
 
 @dataclass
@@ -165,7 +113,7 @@ class Scheduler:
         self.tokenizer = tokenizer
         self.max_batch = max_batch
         self.max_queue = max_queue
-        self.gen = _Generator(
+        self.gen = RowGenerator(
             self.model,
             stop_tokens=[[t] for t in sorted(stop_ids)],
             completion_batch_size=max_batch,
@@ -260,7 +208,7 @@ class Scheduler:
                     self._finish(job, None, error=f"{type(err).__name__}: {err}")
                 self._jobs.clear()
                 self.model.slot_of.clear()
-                self.gen = _Generator(
+                self.gen = RowGenerator(
                     self.model,
                     stop_tokens=[[t] for t in sorted(self.stop_ids)],
                     completion_batch_size=self.max_batch,

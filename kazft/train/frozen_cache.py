@@ -210,7 +210,8 @@ class FrozenCache:
             f"frozen-layer cache: {self.store.entries()} rows, "
             f"{size_text(self.store.size_on_disk())} measured on disk; {s.hits} rows read, "
             f"{s.written} written, {s.corrupt} damaged file(s) recomputed"
-            + (f", {s.over_budget} over the size limit (recomputed)" if s.over_budget else "")
+            + (f", {s.over_budget} not written (recomputed)" if s.over_budget else "")
+            + (f"; writing stopped after an error: {s.write_error}" if s.write_error else "")
         )
 
 

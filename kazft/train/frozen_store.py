@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from kazft.artifacts.atomic import atomic_file
+from kazft.artifacts.atomic import atomic_write
 
 FORMAT = 1
 SUFFIX = ".safetensors"
@@ -58,6 +58,7 @@ class StoreStats:
     written: int = 0  # rows written
     corrupt: int = 0  # files found damaged, deleted and recomputed
     over_budget: int = 0  # rows not written because the size limit was reached
+    write_error: str | None = None  # the first failed write (a full disk): writing stopped
 
 
 def namespace_id(namespace: dict[str, Any]) -> str:
@@ -103,10 +104,6 @@ def decode(blob: bytes, dtype: str, shape: tuple[int, ...], key: str) -> np.ndar
     return np.frombuffer(data, dtype=DTYPES[dtype][1]).reshape(shape)
 
 
-def _write(path: Path, blob: bytes) -> None:
-    path.write_bytes(blob)
-
-
 class FrozenStore:
     """Entries of one namespace under ``root``, at most ``limit`` bytes in all."""
 
@@ -126,7 +123,7 @@ class FrozenStore:
         desc = self.dir / NAMESPACE_FILE
         if not desc.exists():
             body = json.dumps({**namespace, "format": FORMAT}, indent=2, default=str) + "\n"
-            atomic_file(desc, lambda p: _write(p, body.encode()))
+            atomic_write(desc, body, fsync=False)
         self.used = self.size_on_disk()
 
     def size_on_disk(self) -> int:
@@ -154,7 +151,7 @@ class FrozenStore:
         path = self.path(key)
         try:
             blob = path.read_bytes()
-        except FileNotFoundError:
+        except OSError:  # absent (or unreadable): recomputed
             self.stats.misses += 1
             return None
         array = decode(blob, dtype, shape, key)
@@ -168,12 +165,21 @@ class FrozenStore:
         return array
 
     def put(self, key: str, array: np.ndarray, dtype: str) -> bool:
-        """Write the entry unless it would pass the size limit (then False)."""
+        """Write the entry unless it would pass the size limit (then False).
+        A failed write (a full disk) stops writing for the rest of the run
+        instead of stopping the training: rows not written are recomputed."""
         blob = encode(array, dtype, {"key": key, "namespace": self.namespace})
-        if self.used + len(blob) > self.limit:
+        if self.stats.write_error is not None or self.used + len(blob) > self.limit:
             self.stats.over_budget += 1
             return False
-        atomic_file(self.path(key), lambda p: _write(p, blob))
+        try:
+            # No fsync: an entry lost in a power cut is a miss, a torn one fails
+            # its checksum; either way the row is recomputed.
+            atomic_write(self.path(key), blob, fsync=False)
+        except OSError as err:
+            self.stats.write_error = f"{self.path(key)}: {err.strerror or err}"
+            self.stats.over_budget += 1
+            return False
         self.used += len(blob)
         self.stats.written += 1
         return True

@@ -152,6 +152,7 @@ def test_greedy_answer_equals_kazft_generate(server: Any, serve_runs: dict, adap
 def test_eight_concurrent_across_two_adapters_equal_solo(server: Any) -> None:
     client = server.client()
     jobs = [(m, q) for m in ("civil", "labour") for q in QUESTIONS]
+    jobs += [("kazft:tiny", q) for q in QUESTIONS[:2]]  # base rows in mixed batches too
     # Different lengths, so rows finish at different steps and others join mid-batch.
     sizes = {job: 16 + 6 * i for i, job in enumerate(jobs)}
     solo = {

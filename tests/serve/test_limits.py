@@ -339,3 +339,21 @@ def test_metrics_prometheus_text(server: Any) -> None:
         assert name in text, name
     assert 'kazft_requests_total{endpoint="/v1/chat/completions",status="200"}' in text
     assert 'status="404"' in text
+
+
+def test_a_decoder_failure_answers_500_and_the_server_recovers(serve_with: Any) -> None:
+    with serve_with() as s, httpx.Client(base_url=s.url, timeout=30) as http:
+        sch = s.app.state.scheduler
+
+        def broken() -> Any:
+            raise RuntimeError("simulated decoder failure")
+
+        sch.gen.next = broken  # the generator is replaced after a failure
+        r = http.post("/v1/chat/completions", json=VALID)
+        assert r.status_code == 500 and r.json()["error"]["type"] == "server_error"
+        assert "simulated" not in r.text  # no internals to the client
+        with http.stream("POST", "/v1/chat/completions", json={**VALID, "stream": True}) as st:
+            lines = [line for line in st.iter_lines() if line]
+        assert lines[-1] == "data: [DONE]"
+        assert sch.pending == 0
+        assert http.get("/health").status_code == 200

@@ -177,3 +177,49 @@ def tiny_lora_model(qa_file, tmp_path_factory):
     recipe = make_recipe(qa_file, tmp_path_factory.mktemp("m") / "run")
     model = load_model(recipe, False, lambda s: None).model
     return model
+
+
+def test_bfloat16_rows_round_trip_bit_for_bit(tmp_path, qa_file):
+    """The real model's activation dtype: rows read back as they were written."""
+    import mlx.core as mx
+
+    from kazft.train.frozen_cache import FrozenCache, activation_dtype
+    from kazft.train.setup import load_model
+
+    model = load_model(make_recipe(qa_file, tmp_path / "run"), False, lambda s: None).model
+    model.set_dtype(mx.bfloat16)  # the scales, hence the embedding's output
+    assert activation_dtype(model) == "bfloat16"
+    cache = FrozenCache(model, FrozenStore(tmp_path / "c", NS, 10**9), 4, "bfloat16")
+    batch = synthetic_batch([[2, 5, 6, 7, 8, 9, 10], [2, 9, 9, 11]])
+    computed = cache.inputs(batch)
+    read = cache.inputs(batch)
+    assert cache.store.stats.written == 2 and cache.store.stats.hits == 2
+    assert read.dtype == mx.bfloat16 and read.shape == computed.shape
+    for b, n in enumerate(row_lengths(batch).tolist()):
+        assert mx.array_equal(read[b, :n], computed[b, :n]).item()
+        assert not mx.any(read[b, n:]).item()  # padding reads as zeros
+
+
+def test_a_failed_write_stops_writing_but_not_training(tmp_path, monkeypatch):
+    import kazft.train.frozen_store as fs
+
+    store = FrozenStore(tmp_path, NS, 10**6)
+
+    def full(path, data, fsync=True):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fs, "atomic_write", full)
+    keys = [store.key("train", TOKENS + i, None) for i in range(2)]
+    assert [store.put(k, _row(), "bfloat16") for k in keys] == [False, False]
+    assert "No space left" in (store.stats.write_error or "")
+    assert store.get(keys[0], (4, 8), "bfloat16") is None  # a miss: recomputed
+
+
+def test_overwrite_removes_the_cache_with_the_run(qa_file, tmp_path):
+    from kazft.train.frozen_cache import FOLDER
+    from kazft.train.setup import prepare_output
+
+    recipe = make_recipe(qa_file, tmp_path / "run")
+    FrozenStore(tmp_path / "run" / FOLDER, NS, 10**6).put("k" * 40, _row(), "bfloat16")
+    prepare_output(recipe, None, overwrite=True)
+    assert not (tmp_path / "run" / FOLDER).exists()
