@@ -33,6 +33,7 @@ from mlx.utils import tree_map
 from kazft.artifacts.state import TrainState
 from kazft.recipe import TrainSection
 from kazft.train.callbacks import Callback, StepStats, perplexity
+from kazft.train.chunked_ce import trained_rows
 from kazft.train.setup import TrainData
 from kazft.train.step import StepFunctions, evaluate, segments_of, token_ids
 
@@ -155,8 +156,9 @@ def accumulate(
     inv_n = mx.array(1.0 / max(n_step, 1), mx.float32)
     grads, loss_sum = None, 0.0
     for b in batches:
+        rows = mx.array(trained_rows(b.mask))  # the head runs on these positions only
         ls, _, g = step_fns.micro_grad(
-            inputs(b), mx.array(b.targets), mx.array(b.mask), inv_n, *segments_of(b)
+            inputs(b), mx.array(b.targets), mx.array(b.mask), inv_n, rows, *segments_of(b)
         )
         grads = g if grads is None else tree_map(mx.add, grads, g)
         mx.eval(ls, grads)
