@@ -80,6 +80,7 @@ check: setup-test
 	$(BIN)/ruff check $(SRC)
 	$(BIN)/ruff format --check $(SRC)
 	$(BIN)/mypy kazft
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 fix: setup

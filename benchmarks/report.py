@@ -358,5 +358,60 @@ def layer_rows(ly: dict) -> tuple[list[str], list[str]]:
 def append_markdown(results: dict, path: Path = RESULTS_MD) -> Path:
     text = path.read_text(encoding="utf-8") if path.exists() else HEADER
     text = text.rstrip("\n") + "\n\n" + markdown(results)
-    atomic_write(path, text)
+    atomic_write(path, with_current(text))
     return path
+
+
+# --- the "current numbers" table at the top of RESULTS.md ------------------------------
+
+CURRENT_START = "<!-- current numbers: rewritten by benchmarks/report.py from the runs below -->"
+CURRENT_END = "<!-- end of current numbers -->"
+_SECTION = re.compile(r"^## (?P<date>\S+) — (?P<title>.*)$")
+_COMMIT = re.compile(r"commit (?P<commit>[0-9a-f]{7,40}(?:\+dirty)?)")
+
+
+def current_numbers(text: str) -> list[str]:
+    """The newest figure of every (case, metric) row in the runs of ``text``, with
+    the date and commit of the run that measured it, in first-seen order."""
+    rows: dict[tuple[str, str], list[str]] = {}
+    date, commit, cols = "", "", 0
+    for line in text.splitlines():
+        if m := _SECTION.match(line):
+            date, commit, cols = m["date"][:10], "", 0
+        elif line.startswith("Machine:") and (m2 := _COMMIT.search(line)):
+            commit = m2["commit"]
+        elif line.startswith("| case | metric | kazft | mlx-lm |"):
+            cols = line.count("|") - 1
+        elif line.startswith("|---"):
+            continue
+        elif cols and line.startswith("| "):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) == cols == 5 and date:
+                rows[(cells[0], cells[1])] = [*cells, date, commit or "?"]
+        else:
+            cols = 0
+    return [f"| {' | '.join(r)} |" for r in rows.values()]
+
+
+def with_current(text: str) -> str:
+    """``text`` with the current-numbers table (re)written right after the header."""
+    if CURRENT_START in text and CURRENT_END in text:
+        a, b = text.index(CURRENT_START), text.index(CURRENT_END) + len(CURRENT_END)
+        text = text[:a] + text[b:]
+    head, sep, runs = text.partition("\n## ")
+    runs = "## " + runs if sep else ""
+    table = [
+        CURRENT_START,
+        "## Current numbers",
+        "",
+        "The newest figure of each row below, with the date and commit of the run that",
+        "measured it (older runs follow, newest last). Before/after measurements of one",
+        "change, run by hand, are sections of their own below (their own columns).",
+        "",
+        "| case | metric | kazft | mlx-lm | kazft/mlx-lm | date | commit |",
+        "|---|---|---:|---:|---:|---|---|",
+        *current_numbers(runs),
+        "",
+        CURRENT_END,
+    ]
+    return head.rstrip("\n") + "\n\n" + "\n".join(table) + "\n\n" + runs

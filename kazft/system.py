@@ -13,16 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-def kazft_home() -> Path:
-    """Where kazft caches built and quantised models (``KAZFT_HOME`` overrides)."""
-    env = os.environ.get("KAZFT_HOME")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "kazft"
-
-
 def hf_cache() -> Path:
     if os.environ.get("HF_HUB_CACHE"):
         return Path(os.environ["HF_HUB_CACHE"]).expanduser()

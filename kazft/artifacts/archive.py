@@ -84,7 +84,7 @@ def safe_unpack(archive: Path, dest: Path) -> Path:
 
 def unpack_cached(archive: Path) -> Path:
     """Unpack into kazft's cache, keyed by the archive's SHA-256 (reused, always re-verified)."""
-    from kazft.system import kazft_home
+    from kazft.artifacts.names import kazft_home
 
     digest = sha256_file(archive)[:16]
     stem = archive.name

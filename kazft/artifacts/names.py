@@ -16,7 +16,9 @@ number they carry, never by their names as text.
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 ADAPTER_WEIGHTS = "adapters.safetensors"  # mlx-lm's adapter file
 ADAPTER_CONFIG = "adapter_config.json"  # mlx-lm's (and PEFT's) adapter config
@@ -35,6 +37,16 @@ STEP_RE = re.compile(r"^step-(\d{6,})$")
 TMP_PREFIX = ".step-"  # temporaries of a checkpoint being written
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".npy", ".npz", ".joblib")
+
+
+def kazft_home() -> Path:
+    """Where kazft caches built and quantised models (``KAZFT_HOME`` overrides)."""
+    env = os.environ.get("KAZFT_HOME")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "kazft"
 
 
 def step_name(step: int) -> str:

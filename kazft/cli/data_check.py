@@ -14,8 +14,8 @@ from typing import Any
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from kazft.cli.data_report import print_report
     from kazft.data.pipeline import prepare
-    from kazft.data.report import print_report
     from kazft.model.load import load_tokenizer
     from kazft.recipe import load_recipe
 

@@ -8,6 +8,7 @@ from importlib import metadata
 from typing import Any
 
 from kazft import __version__, system
+from kazft.artifacts.names import kazft_home
 from kazft.text.ocr import install_help, tesseract_status
 
 
@@ -38,7 +39,7 @@ def collect() -> dict[str, Any]:
         "accelerator": mlx.device_info.get("device_name", "none"),
         "memory_total_bytes": total,
         "memory_available_bytes": avail,
-        "kazft_cache": str(system.kazft_home()),
+        "kazft_cache": str(kazft_home()),
         "hf_cache": str(system.hf_cache()),
         # OCR for `kazft data extract` on scans: a system program, not a wheel.
         "tesseract": tesseract.summary(),

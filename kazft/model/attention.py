@@ -19,9 +19,8 @@ probabilities from q, k and the mask (flash-attention style)::
     dS = P * (dO_c V^T - rowsum(dO_c * O_c))
     dQ_c = scale * dS K        dK += scale * dS^T Q_c
 
-so only a few (heads x chunk x S) buffers exist at a time. The chunks are
-chained with ``mx.depends`` (as in kazft.train.chunked_ce) so MLX finishes one
-before it starts the next. The backward runs in float32 whatever the inputs'
+so only a few (heads x chunk x S) buffers exist at a time. The chunks run one
+after another (:mod:`kazft.model.serial`). The backward runs in float32 whatever the inputs'
 dtype and casts the gradients back.
 """
 
@@ -30,6 +29,8 @@ from __future__ import annotations
 from typing import Any
 
 import mlx.core as mx
+
+from kazft.model.serial import Serial
 
 # Score elements per head in one chunk: 2**17 is 64 query rows at 2,048 keys,
 # 0.5 MB a head in float32; a chunk's backward makes a handful of such
@@ -125,11 +126,11 @@ def sdpa(q: mx.array, k: mx.array, v: mx.array, scale: float, mask: Any = None) 
         qg = q.reshape(b, hkv, rep, n, d)  # (B, Hkv, rep, L, D)
         vt = mx.expand_dims(v, 2)  # (B, Hkv, 1, S, D)
         outs: list[mx.array] = []
+        order = Serial()
         for start, stop in chunks:
-            qc = qg[:, :, :, start:stop]
-            if outs:
-                qc = mx.depends(qc, [outs[-1]])
+            qc = order.after(qg[:, :, :, start:stop])
             outs.append(_probs(qc, k, _row_mask(mask, start, stop, s, n, hkv), scale) @ vt)
+            order.done(outs[-1])
         return mx.concatenate(outs, axis=3).reshape(b, hq, n, d)
 
     @attend.vjp
@@ -146,16 +147,15 @@ def sdpa(q: mx.array, k: mx.array, v: mx.array, scale: float, mask: Any = None) 
         dqs: list[mx.array] = []
         dk = mx.zeros(kf.shape, f32)
         dv = mx.zeros(vf.shape, f32)
+        order = Serial()
         for start, stop in chunks:
-            qc = qg[:, :, :, start:stop]
-            if dqs:
-                # Chunk k+1 waits for all of chunk k's results (see module docstring).
-                qc = mx.depends(qc, [dqs[-1], dk, dv])
+            qc = order.after(qg[:, :, :, start:stop])
             row_mask = _row_mask(mask, start, stop, s, n, hkv)
             g_c, delta_c = gg[:, :, :, start:stop], delta[:, :, :, start:stop]
             dq_c, dk_c, dv_c = _chunk_grads(qc, kf, vf, g_c, delta_c, row_mask, scale)
             dqs.append(dq_c)
             dk, dv = dk + dk_c, dv + dv_c
+            order.done(dq_c, dk, dv)
         dq = mx.concatenate(dqs, axis=3) if len(dqs) > 1 else dqs[0]
         return dq.reshape(b, hq, n, d).astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype)
 

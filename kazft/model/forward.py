@@ -1,4 +1,4 @@
-"""The Gemma 3 decoder forward with masks we build: packing and checkpointing.
+"""The Gemma 3 decoder forward with masks we build: packing.
 
 ``hidden_states(model, inputs, segments)`` runs mlx-lm's own modules (the
 embedding, every decoder layer, the final norm) exactly as mlx-lm's
@@ -24,10 +24,9 @@ results are mlx's and whose backward never holds full-size intermediates:
 attention (kazft.model.attention) and, where LoRA leaves the MLP frozen, the
 gated MLP (kazft.model.mlp).
 
-``checkpoint=True`` recomputes each decoder layer in the backward pass
-(mx.checkpoint) instead of keeping its intermediates, from the first layer
-with trainable parameters up (the layers below it get no gradient, so nothing
-of theirs is kept anyway).
+Gradient checkpointing and keyed dropout belong to the decoder layers
+themselves (kazft.model.recompute.keyed_layers, beside this module):
+``run_layer`` runs a keyed layer through its own ``__call__``.
 """
 
 from __future__ import annotations
@@ -115,7 +114,7 @@ def block(layer: Any, x: mx.array, mask: Any) -> mx.array:
 
 
 def run_layer(layer: Any, x: mx.array, mask: Any) -> mx.array:
-    """One decoder layer on x (B, L, H). A layer that kazft.train.recompute
+    """One decoder layer on x (B, L, H). A layer that kazft.model.recompute
     has keyed (its class carries ``_kazft_base``) runs through its own
     ``__call__``, which adds the dropout keys and checkpointing and runs
     ``block`` inside; any other layer runs ``block`` directly."""
@@ -183,24 +182,15 @@ def hidden_states_from(
     h: mx.array,
     segments: mx.array | None = None,
     start: int = 0,
-    checkpoint: bool = False,
 ) -> mx.array:
     """Final hidden states (B, L, H), after the final norm, from the hidden
     state ``h`` (B, L, H) entering decoder layer ``start``."""
     tm = text_model(model)
     global_mask, sliding_mask = attention_masks(model, h, segments)
     pattern = tm.sliding_window_pattern
-    first_trained = first_adapted_layer(model) if checkpoint else len(tm.layers)
     for i in range(start, len(tm.layers)):
-        layer = tm.layers[i]
         mask = global_mask if i % pattern == pattern - 1 else sliding_mask
-        if i >= first_trained:
-            # The mask is closed over: a constant of the recompute, not an input.
-            h = nn.utils.checkpoint(
-                layer, lambda x, layer=layer, mask=mask: run_layer(layer, x, mask)
-            )(h)
-        else:
-            h = run_layer(layer, h, mask)
+        h = run_layer(tm.layers[i], h, mask)
     return tm.norm(h)
 
 
@@ -208,14 +198,12 @@ def hidden_states(
     model: Any,
     inputs: mx.array,
     segments: mx.array | None = None,
-    checkpoint: bool = False,
 ) -> mx.array:
     """Final hidden states (B, L, H), after the final norm, of token ids (B, L).
 
     ``model`` is what mlx_lm.load returns for gemma3 or gemma3_text (LoRA
     layers applied or not). ``segments`` (B, L) int packs several records
-    per row (see the module docstring); ``checkpoint`` recomputes decoder
-    layers in the backward pass."""
+    per row (see the module docstring)."""
     if segments is not None and segments.shape != inputs.shape:
         raise ValueError(f"segments {segments.shape} must match inputs {inputs.shape}")
-    return hidden_states_from(model, embed(model, inputs), segments, 0, checkpoint)
+    return hidden_states_from(model, embed(model, inputs), segments, 0)

@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from kazft.artifacts.names import kazft_home
 from kazft.errors import ModelError
-from kazft.system import kazft_home
 
 EMBEDDED = {"kazft:tiny": "gemma3", "kazft:tiny-text": "gemma3_text"}
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")

@@ -14,8 +14,8 @@ chunks, and so does the backward, with the GELU's derivative written out::
     da = dy Wd,  dg = da * u * gelu'(g),  du = da * gelu(g)
     dx = dg Wg + du Wu
 
-The chunks are chained with ``mx.depends`` (as in kazft.train.chunked_ce), so
-only a few (rows x 10,240) buffers exist besides gate and up. Where LoRA
+The chunks run one after another (:mod:`kazft.model.serial`), so only a few
+(rows x 10,240) buffers exist besides gate and up. Where LoRA
 trains an MLP projection, its gradients come from MLX's autodiff: ``mlp``
 then calls the module unchanged.
 """
@@ -30,6 +30,7 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten
 
 from kazft.model.frozen import FrozenLinear
+from kazft.model.serial import Serial
 
 # Elements of a (rows x intermediate) buffer in one chunk: 2**19 is 51 rows of
 # Gemma 3 4B's 10,240, 2 MB in float32. A chunk's backward makes about a dozen
@@ -85,11 +86,11 @@ def mlp(module: Any, x: mx.array) -> mx.array:
         x2 = x.reshape(-1, shape[-1])  # (N, H)
         g, u = gate.apply(x2), up.apply(x2)  # (N, M) each, kept for the backward
         ys: list[mx.array] = []
+        order = Serial()
         for a, b in spans:
-            ga, ua = g[a:b], u[a:b]
-            if ys:
-                ga = mx.depends(ga, [ys[-1]])
-            ys.append(down.apply(nn.gelu_approx(ga) * ua))  # (rows, H)
+            ga = order.after(g[a:b])  # the chunk's product and projection depend on it
+            ys.append(down.apply(nn.gelu_approx(ga) * u[a:b]))  # (rows, H)
+            order.done(ys[-1])
         y = mx.concatenate(ys) if len(ys) > 1 else ys[0]
         return y.reshape(shape), g, u
 
@@ -98,12 +99,12 @@ def mlp(module: Any, x: mx.array) -> mx.array:
         dy = cotangents[0].reshape(-1, shape[-1])  # (N, H); g and u get no cotangent
         _, g, u = outputs
         dxs: list[mx.array] = []
+        order = Serial()
         for a, b in spans:
-            dya = dy[a:b]
-            if dxs:
-                dya = mx.depends(dya, [dxs[-1]])
+            dya = order.after(dy[a:b])
             dg, du = _gelu_grads_fused(g[a:b], u[a:b], down.project(dya))  # (rows, M)
             dxs.append(gate.project(dg) + up.project(du))  # (rows, H)
+            order.done(dxs[-1])
         dx = mx.concatenate(dxs) if len(dxs) > 1 else dxs[0]
         x_in = primals[0] if isinstance(primals, (list, tuple)) else primals
         return dx.reshape(shape).astype(x_in.dtype)

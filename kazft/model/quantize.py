@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from kazft.artifacts.atomic import atomic_folder
+from kazft.artifacts.names import kazft_home
 from kazft.errors import ModelError
 from kazft.model.load import EMBEDDED, read_config, resolve_model
 from kazft.recipe import ModelSection
-from kazft.system import kazft_home
 
 CACHE_FORMAT = 1  # bump when the cached layout changes: old entries are then ignored
 MARKER = "kazft_quantize.json"

@@ -20,10 +20,13 @@ Nothing that depends on the model is evaluated inside: the whole step stays
 one lazy graph, so this works under ``nn.value_and_grad`` without forcing the
 model's forward early (an ``mx.eval`` inside a gradient transform keeps every
 activation alive, which would undo gradient checkpointing) and under
-``mx.compile``. Only the mask and targets, which are data, are read on the host,
-to skip untrained positions (prompt, padding) altogether. The chunks are
-chained with ``mx.depends`` so MLX runs them one after another instead of
-interleaving them; how many chunks are in flight at once is then bounded by
+``mx.compile``. Untrained positions (prompt, padding) are skipped altogether:
+the head runs only on the rows listed in ``rows``, which the caller computes
+from the mask on the host (:func:`trained_rows`) and passes in as data, so the
+skip also works inside a compiled step (where the mask is a placeholder that
+cannot be read); without ``rows`` the mask is read on the host when it can be. The chunks run
+one after another (:mod:`kazft.model.serial`) instead of interleaved; how
+many chunks are in flight at once is then bounded by
 MLX's scheduler (and by ``mx.set_memory_limit``, which makes it wait for
 running work before allocating more); docs/memory.md has the measurements.
 
@@ -40,6 +43,7 @@ import mlx.core as mx
 import numpy as np
 
 from kazft.model.frozen import FrozenLinear
+from kazft.model.serial import Serial
 
 # Bounds of the automatic chunk size, in positions.
 MIN_CHUNK = 8
@@ -129,15 +133,11 @@ def _rows_cross_entropy(
     def forward(h: mx.array) -> tuple[mx.array, mx.array | None]:
         losses: list[mx.array] = []
         grads: list[mx.array] = []
+        order = Serial()
         for s in starts:
-            hc = h[s : s + chunk]
-            if losses:
-                # Chunk k+1 starts after *every* result of chunk k is computed, so
-                # chunk k's logits have no consumer left and are freed first. (A
-                # result left out of the chain, e.g. the target logit, would let
-                # MLX schedule it at the very end and keep every chunk's logits.)
-                hc = mx.depends(hc, [losses[-1], grads[-1]] if grads else [losses[-1]])
+            hc = order.after(h[s : s + chunk])
             loss, g = _chunk_loss_and_grad(hc, t[s : s + chunk], head, softcap, grad)
+            order.done(loss, g)
             losses.append(loss)
             if g is not None:
                 grads.append(g)
@@ -164,6 +164,23 @@ def _rows_cross_entropy(
 
     out: Any = ce(h)  # (loss (M,), G (M, H))
     return out[0]
+
+
+def bucket(m: int) -> int:
+    """``m`` rounded up to one of about four sizes per doubling, so a compiled step
+    sees a handful of shapes (one trace each) and pads at most a quarter."""
+    if m <= 8:
+        return 8
+    step = max(8, 1 << (m.bit_length() - 3))  # m in [2^k, 2^(k+1)): steps of 2^(k-2)
+    return -(-m // step) * step
+
+
+def trained_rows(mask: np.ndarray) -> np.ndarray:
+    """(M,) int32 flat indices of the positions with mask != 0, padded with -1 to
+    ``bucket(count)`` (never beyond the number of positions)."""
+    flat = np.flatnonzero(np.asarray(mask).reshape(-1) != 0).astype(np.int32)
+    size = min(bucket(len(flat)), np.asarray(mask).size)
+    return np.concatenate([flat, np.full(size - len(flat), -1, np.int32)])
 
 
 def _selected_rows(mask: mx.array | None, targets: mx.array, vocab: int) -> np.ndarray | None:
@@ -201,6 +218,7 @@ def chunked_cross_entropy(
     softcap: float | None = None,
     chunk: int | None = None,
     grad: bool = True,
+    rows: mx.array | None = None,
 ) -> mx.array:
     """Per-token cross-entropy of ``softcap(hidden @ W.T)`` against ``targets``.
 
@@ -215,7 +233,9 @@ def chunked_cross_entropy(
     ``grad=False`` (evaluation) the per-position gradient is not computed, which
     halves the work; such a result must not be differentiated.
     ``chunk`` positions are computed at a time; None: auto_chunk with the
-    memory available at the first call of the process.
+    memory available at the first call of the process. ``rows`` (M,) int32:
+    :func:`trained_rows` of the mask, the only positions computed (-1 entries
+    are padding); the way to skip prompt rows inside ``mx.compile``.
     """
     if hidden.ndim != 3:
         raise ValueError(f"hidden must be (B, L, H), got shape {hidden.shape}")
@@ -234,18 +254,39 @@ def chunked_cross_entropy(
     n = b * seq
     h = hidden.reshape(n, hs)
     t = targets.reshape(n).astype(mx.int32)
-    rows = _selected_rows(mask, t, head.vocab_size)
-    if rows is None:
+    if rows is not None:
+        return _listed_rows_cross_entropy(h, t, rows, head, softcap, chunk, grad).reshape(b, seq)
+    rows_np = _selected_rows(mask, t, head.vocab_size)
+    if rows_np is None:
         if mask is None:
             return _rows_cross_entropy(h, t, head, softcap, chunk, grad).reshape(b, seq)
         keep = mask.reshape(n) != 0
         # Untrained positions get target 0 so no stray id is looked up.
         loss = _rows_cross_entropy(h, mx.where(keep, t, 0), head, softcap, chunk, grad)
         return mx.where(keep, loss, 0.0).reshape(b, seq)
-    if rows.size == 0:
+    if rows_np.size == 0:
         return mx.zeros((b, seq), dtype=mx.float32)
-    idx = mx.array(rows)
+    idx = mx.array(rows_np)
     # Gather the kept rows; the gather's own gradient scatters back into (n, H).
     loss_kept = _rows_cross_entropy(h[idx], t[idx], head, softcap, chunk, grad)  # (m,)
     loss = mx.zeros((n,), dtype=mx.float32).at[idx].add(loss_kept)
     return loss.reshape(b, seq)
+
+
+def _listed_rows_cross_entropy(
+    h: mx.array,
+    t: mx.array,
+    rows: mx.array,
+    head: Head,
+    softcap: float | None,
+    chunk: int,
+    grad: bool,
+) -> mx.array:
+    """h (n, H), t (n,), rows (M,) -> per-position loss (n,): computed at ``rows``
+    (padding entries -1 add exact zeros, to the loss and to the gradient)."""
+    valid = rows >= 0  # (M,)
+    idx = mx.where(valid, rows, 0)
+    # Padding rows look up target 0, so no stray id is read.
+    loss_kept = _rows_cross_entropy(h[idx], mx.where(valid, t[idx], 0), head, softcap, chunk, grad)
+    loss_kept = mx.where(valid, loss_kept, 0.0)  # (M,); also zeroes their cotangent
+    return mx.zeros((h.shape[0],), dtype=mx.float32).at[idx].add(loss_kept)

@@ -34,6 +34,7 @@ from mlx.utils import tree_map
 from kazft.artifacts.state import TrainState
 from kazft.recipe import TrainSection
 from kazft.train.callbacks import Callback, StepStats, perplexity
+from kazft.train.chunked_ce import trained_rows
 from kazft.train.setup import TrainData
 from kazft.train.step import StepFunctions, evaluate, segments_of, token_ids
 from kazft.train.world import dropout_seed
@@ -174,8 +175,9 @@ def accumulate(
         # Dropout masks: a function of the seed and the micro-batch's global index
         # only, so neither the number of machines nor a resume changes them.
         mx.random.seed(dropout_seed(seed, i))
+        rows = mx.array(trained_rows(b.mask))  # the head runs on these positions only
         ls, _, g = step_fns.micro_grad(
-            inputs(b), mx.array(b.targets), mx.array(b.mask), inv_n, *segments_of(b)
+            inputs(b), mx.array(b.targets), mx.array(b.mask), inv_n, rows, *segments_of(b)
         )
         grads = g if grads is None else tree_map(mx.add, grads, g)
         mx.eval(ls, grads)

@@ -10,7 +10,7 @@ The (B, L, 262k) logits are never materialised: the decoder returns its final
 hidden states (kazft.model.forward.hidden_states) and the chunked cross-entropy
 (kazft.train.chunked_ce) projects them onto the vocabulary ``chunk`` positions
 at a time. Gradient checkpointing and the per-layer dropout keys live in the
-decoder layers themselves (kazft.train.recompute.keyed_layers), so
+decoder layers themselves (kazft.model.recompute.keyed_layers), so
 hidden_states runs with its own ``checkpoint`` off.
 """
 
@@ -26,8 +26,8 @@ from kazft.model.forward import (
     logit_softcap,
     text_model,
 )
+from kazft.model.recompute import skip_keys
 from kazft.train.chunked_ce import Head, chunked_cross_entropy
-from kazft.train.recompute import skip_keys
 
 
 def loss_fn(
@@ -40,6 +40,7 @@ def loss_fn(
     chunk: int | None = None,
     grad: bool = True,
     start: int = 0,
+    rows: mx.array | None = None,
 ) -> tuple[mx.array, mx.array]:
     """(sum of cross-entropy over trained tokens, number of trained tokens).
 
@@ -51,7 +52,9 @@ def loss_fn(
     then not be differentiated. start > 0: ``inputs`` is not token ids but the
     hidden state (B, L, H) entering decoder layer ``start`` (the frozen
     layers' output, kazft.train.frozen_cache); the frozen layers' dropout keys
-    are drawn as if they had run, so every later draw is unchanged.
+    are drawn as if they had run, so every later draw is unchanged. rows:
+    the trained positions (``chunked_ce.trained_rows`` of the mask), so the head
+    skips the others also inside the compiled step.
     """
     if start:
         skip_keys(text_model(model).layers[:start])
@@ -66,6 +69,7 @@ def loss_fn(
         softcap=logit_softcap(model),
         chunk=chunk,
         grad=grad,
+        rows=rows,
     )  # (B, L) float32, 0 where mask == 0
     loss_sum = (per_tok * mask).sum()  # ()
     n_trained = mask.sum()  # ()

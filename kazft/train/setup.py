@@ -138,7 +138,7 @@ def load_model(recipe: Recipe, grad_checkpoint: bool, log: Callable[[str], None]
 
     from kazft.model.lora import apply_lora, summarize
     from kazft.model.quantize import prepare_base
-    from kazft.train.recompute import keyed_layers
+    from kazft.model.recompute import keyed_layers
 
     base = prepare_base(recipe.model, log)
     try:

@@ -39,7 +39,7 @@ def make_optimizer(recipe: Recipe) -> optim.AdamW:
 class StepFunctions:
     """The two halves of an optimiser step and the state they are compiled over."""
 
-    micro_grad: Callable  # (inputs, targets, mask, inv_n, *segments) -> (loss_sum, n, grads)
+    micro_grad: Callable  # (inputs, targets, mask, inv_n, rows, *segments) -> (loss_sum, n, grads)
     update: Callable  # (grads) -> gradient norm before clipping; applies AdamW
     state: list[Any]  # [model.state, optimizer.state, mx.random.state]
 
@@ -60,9 +60,10 @@ def make_step_functions(
         targets: mx.array,
         mask: mx.array,
         inv_n: mx.array,
+        rows: mx.array,
         *segments: mx.array,
     ) -> tuple[mx.array, mx.array, mx.array]:
-        loss_sum, n = loss(model, inputs, targets, mask, *segments)
+        loss_sum, n = loss(model, inputs, targets, mask, *segments, rows=rows)
         return loss_sum * inv_n, loss_sum, n
 
     loss_and_grad = nn.value_and_grad(model, scaled)
@@ -70,10 +71,20 @@ def make_step_functions(
     # ``segments``: nothing (one record per row) or the (B, L) record ids of
     # packed rows; a run uses one form throughout, so the compiled graph is
     # traced once per batch shape as before.
+    # ``rows``: the trained positions (chunked_ce.trained_rows of the mask), data
+    # like the batch itself, so the head skips prompt rows inside the compiled
+    # graph too; bucketed sizes keep the number of traced shapes small.
     def micro_grad(
-        inputs: mx.array, targets: mx.array, mask: mx.array, inv_n: mx.array, *segments: mx.array
+        inputs: mx.array,
+        targets: mx.array,
+        mask: mx.array,
+        inv_n: mx.array,
+        rows: mx.array,
+        *segments: mx.array,
     ) -> tuple:
-        (_, loss_sum, n), grads = loss_and_grad(model, inputs, targets, mask, inv_n, *segments)
+        (_, loss_sum, n), grads = loss_and_grad(
+            model, inputs, targets, mask, inv_n, rows, *segments
+        )
         return loss_sum, n, grads
 
     def update(grads: dict) -> mx.array:

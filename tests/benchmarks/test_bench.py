@@ -334,10 +334,16 @@ def test_head_case_rows_compare_each_chunk_with_the_full_logits() -> None:
 
 
 def test_head_child_measures_both_losses_on_a_small_head() -> None:
-    from benchmarks.head_memory import measure
+    from benchmarks.cases.head import measure
 
     full = measure("full", 64, 32, 1000, None, None, 0)
     chunked = measure("chunked", 64, 32, 1000, 16, None, 0)
+    # The training step's prompt skip: compiled, the head on the trained rows only.
+    rows = measure("chunked-rows", 64, 32, 1000, 16, None, 0, trained=0.5, compiled=True)
+    every = measure("chunked", 64, 32, 1000, 16, None, 0, trained=0.5, compiled=True)
+    assert (rows["head_rows"], every["head_rows"], rows["trained_positions"]) == (32, 64, 32)
+    assert rows["loss"] == pytest.approx(every["loss"], rel=1e-6)
+    assert rows["grad_norm"] == pytest.approx(every["grad_norm"], rel=1e-6)
     assert chunked["loss"] == pytest.approx(full["loss"], rel=1e-5)
     assert chunked["grad_norm"] == pytest.approx(full["grad_norm"], rel=1e-5)
     assert full["peak_above_resident_gib"] >= 0 and chunked["chunk"] == 16
@@ -527,3 +533,24 @@ def test_plans_include_the_frozen_cache_case() -> None:
         p = plans(quick, fast_device=False)
         assert p.frozen is not None and p.frozen.epochs >= 2
     assert plans(False, fast_device=False).frozen.records is None  # the whole legal sample
+
+
+def test_current_numbers_keep_the_newest_figure_of_each_row() -> None:
+    def run(date: str, commit: str, figure: str) -> str:
+        return (
+            f"\n## {date}T00:00:00+00:00 — `make bench` (full, CPU plan)\n\n"
+            f"Machine: x; commit {commit}. Duration 1 min.\n\n"
+            "| case | metric | kazft | mlx-lm | kazft/mlx-lm |\n|---|---|---:|---:|---:|\n"
+            f"| train tiny | trained tokens/s | {figure} | 100 | x |\n"
+            "| train tiny | MLX peak GB | 0.5 | 0.6 | 0.83x |\n"
+        )
+
+    text = report.HEADER + run("2098-01-01", "1111111", "150")
+    text += run("2099-01-02", "abcdef1", "200").replace("| train tiny | MLX peak GB |", "| x | y |")
+    out = report.with_current(text)
+    assert out == report.with_current(out)  # rewriting keeps one table
+    current = out[out.index(report.CURRENT_START) : out.index(report.CURRENT_END)]
+    assert "| train tiny | trained tokens/s | 200 | 100 | x | 2099-01-02 | abcdef1 |" in current
+    assert "| train tiny | MLX peak GB | 0.5 | 0.6 | 0.83x | 2098-01-01 | 1111111 |" in current
+    assert "| 150 |" not in current
+    assert out.index(report.CURRENT_END) < out.index("\n## 2098")  # at the top, runs below

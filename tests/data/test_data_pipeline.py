@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from kazft.cli.data_report import print_report
 from kazft.data.batching import BatchIterator, fixed_batches
 from kazft.data.pipeline import prepare
-from kazft.data.report import compact_locations, print_report, segments
+from kazft.data.report import compact_locations, segments
 from kazft.errors import ModelError
 from kazft.model.load import load_tokenizer
 from kazft.recipe import load_recipe

@@ -77,9 +77,6 @@ def test_equals_mlx_lm_exactly(models, layout, seq):
 def test_equals_mlx_lm_exactly_with_lora(lora_model):
     ids = mx.random.randint(3, 2048, (1, 45), key=mx.random.key(1))
     assert mx.array_equal(hidden_states(lora_model, ids), lora_model.language_model.model(ids))
-    assert mx.array_equal(
-        hidden_states(lora_model, ids, checkpoint=True), lora_model.language_model.model(ids)
-    )
 
 
 def test_head_and_softcap(models):
@@ -179,26 +176,20 @@ def test_packed_rows_in_a_batch_and_padding_stay_finite(models):
     assert mx.allclose(h[:1], hidden_states(model, a[0], a[3]), atol=1e-6)
 
 
-def test_checkpointing_gives_the_same_loss_and_lora_gradients(lora_model):
+def test_packed_chunked_loss_has_the_full_losss_lora_gradients(lora_model):
+    # (Checkpointing lives in the trainer's keyed layers: tests/train/test_step.py.)
     records = _records([20, 35], seed=3)
     inputs, targets, mask, seg = _pack(records, length=64)
     head = Head.of(head_layer(lora_model))
 
-    def loss(model, checkpoint):
-        h = hidden_states(model, inputs, seg, checkpoint=checkpoint)
+    def loss(model):
+        h = hidden_states(model, inputs, seg)
         return (chunked_cross_entropy(h, head, targets, mask, chunk=16) * mask).sum()
 
-    results = [
-        nn.value_and_grad(lora_model, lambda m, c=c: loss(m, c))(lora_model) for c in (False, True)
-    ]
-    (l0, g0), (l1, g1) = results
-    assert float(l0) == pytest.approx(float(l1), rel=1e-6)
-    flat0, flat1 = dict(tree_flatten(g0)), dict(tree_flatten(g1))
-    assert flat0.keys() == flat1.keys() and len(flat0) == 3 * 3 * 2  # layers x keys x (a, b)
-    for k in flat0:
-        scale = float(mx.abs(flat0[k]).max())
-        assert scale > 0, k
-        assert float(mx.abs(flat0[k] - flat1[k]).max()) <= 1e-6 * scale, k
+    l0, g0 = nn.value_and_grad(lora_model, loss)(lora_model)
+    flat0 = dict(tree_flatten(g0))
+    assert len(flat0) == 3 * 3 * 2  # layers x keys x (a, b)
+    assert all(float(mx.abs(v).max()) > 0 for v in flat0.values())
 
     # The gradient of the chunked loss equals the full-logits loss's (same model).
     def full(model):
@@ -210,25 +201,3 @@ def test_checkpointing_gives_the_same_loss_and_lora_gradients(lora_model):
     assert float(lf) == pytest.approx(float(l0), rel=1e-5)
     diffs = tree_map(lambda a, b: float(mx.abs(a - b).max() / mx.abs(b).max()), g0, gf)
     assert max(v for _, v in tree_flatten(diffs)) < 1e-5
-
-
-def test_checkpointing_lowers_the_peak_memory(lora_model):
-    """512 tokens, LoRA on the last 3 of 6 layers: recomputing those layers in
-    the backward pass keeps less (measured 42.5 -> 26.7 MiB on MLX 0.32's CPU)."""
-    ids = mx.random.randint(3, 2048, (1, 512), key=mx.random.key(4))
-    mask = mx.ones(ids.shape)
-    head = Head.of(head_layer(lora_model))
-    peaks = []
-    for checkpoint in (False, True):
-
-        def loss(model, checkpoint=checkpoint):
-            h = hidden_states(model, ids, checkpoint=checkpoint)
-            return chunked_cross_entropy(h, head, ids, mask, chunk=256).sum()
-
-        step = nn.value_and_grad(lora_model, loss)
-        mx.synchronize()
-        mx.reset_peak_memory()
-        base = mx.get_active_memory()
-        mx.eval(step(lora_model))
-        peaks.append(mx.get_peak_memory() - base)
-    assert peaks[1] < 0.8 * peaks[0]

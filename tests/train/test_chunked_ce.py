@@ -13,7 +13,9 @@ from kazft.train.chunked_ce import (
     MIN_CHUNK,
     Head,
     auto_chunk,
+    bucket,
     chunked_cross_entropy,
+    trained_rows,
 )
 
 TOL = 1e-5
@@ -231,3 +233,45 @@ def test_bad_shapes_are_refused(tiny_head):
         chunked_cross_entropy(hidden[..., :64], head, t)
     with pytest.raises(ValueError, match="must both be"):
         chunked_cross_entropy(hidden, head, t[:, :5])
+
+
+def test_trained_rows_are_bucketed_and_padded():
+    mask = np.zeros((3, 40), np.float32)
+    mask[0, 5:9] = 1
+    mask[2, 30:] = 1
+    rows = trained_rows(mask)
+    kept = np.flatnonzero(mask.reshape(-1))
+    assert rows.dtype == np.int32 and list(rows[: len(kept)]) == list(kept)
+    assert set(rows[len(kept) :]) <= {-1} and len(rows) == bucket(len(kept)) == 16
+    assert len(trained_rows(np.ones((2, 5)))) == 10  # never beyond the positions
+    for m in range(1, 5000):
+        assert 0 <= bucket(m) - m < max(8, m / 4)
+    assert len({bucket(m) for m in range(1, 4097)}) <= 40  # few shapes to trace
+
+
+def test_listed_rows_inside_compile_equal_the_full_head(tiny_head, monkeypatch):
+    """The compiled step's prompt skip: the head runs on the trained rows only, and
+    the loss and gradient equal those of the full head within 1e-6."""
+    head, hidden = tiny_head
+    b, seq, hs = hidden.shape
+    _, targets, mask = _inputs(5, b, seq, hs, head.vocab_size, p_mask=0.5)
+    rows = mx.array(trained_rows(np.array(mask)))
+
+    def with_rows(h, t, m, r):
+        return (chunked_cross_entropy(h, head, t, m, chunk=16, rows=r) * m).sum()
+
+    def every_row(h, t, m):  # inside compile the mask cannot be read: all positions
+        return (chunked_cross_entropy(h, head, t, m, chunk=16) * m).sum()
+
+    traced: list[int] = []
+    real_logits = Head.logits
+    monkeypatch.setattr(
+        Head, "logits", lambda self, h: traced.append(h.shape[0]) or real_logits(self, h)
+    )
+    got, g_got = mx.compile(mx.value_and_grad(with_rows))(hidden, targets, mask, rows)
+    rows_traced, traced[:] = sum(traced), []
+    want, g_want = mx.compile(mx.value_and_grad(every_row))(hidden, targets, mask)
+    assert rows_traced == rows.shape[0] < b * seq == sum(traced)
+    assert abs(got.item() - want.item()) <= 1e-6 * abs(want.item())
+    assert rel_err(g_got, g_want) <= 1e-6
+    assert rel_err(got, full_loss(hidden, head.weight, targets, mask)) <= TOL

@@ -24,8 +24,8 @@ def _lora_model(tiny_dir, checkpoint: bool = False):
     import mlx_lm
 
     from kazft.model.lora import apply_lora
+    from kazft.model.recompute import keyed_layers
     from kazft.recipe import LoraSection
-    from kazft.train.recompute import keyed_layers
 
     model, _ = mlx_lm.load(str(tiny_dir))
     mx.random.seed(0)
