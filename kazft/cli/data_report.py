@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from kazft.data.report import MAX_LOCATIONS, Issue, compact_locations, segments
+from kazft.data.records import Problem
+from kazft.data.report import MAX_LOCATIONS, compact_locations, segments
 
 
 def _visible(text: str) -> str:
@@ -71,7 +72,7 @@ def print_report(
 
     if rep.issues:
         con.print("Records truncated, excluded or skipped:", style="bold")
-        groups: dict[tuple[str, str, str], list[Issue]] = {}
+        groups: dict[tuple[str, str, str], list[Problem]] = {}
         for i in rep.issues:
             groups.setdefault((i.kind, i.split, i.reason), []).append(i)
         for (kind, split, reason), items in groups.items():

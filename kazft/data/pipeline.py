@@ -18,7 +18,7 @@ import numpy as np
 from kazft.data.lengths import fit_lengths
 from kazft.data.records import Problem, Record, SourceRecords
 from kazft.data.render import ChatEncoder, Example, RecordProblem
-from kazft.data.report import DataReport, Issue, SourceInfo, SplitStats
+from kazft.data.report import DataReport, SourceInfo, SplitStats
 from kazft.data.sources import as_list, read_source
 from kazft.data.splits import group_by_key, seeded_split
 from kazft.errors import DataError
@@ -75,7 +75,7 @@ def _read_all(data: DataSection, report: DataReport) -> dict[str, list[Record]]:
                 )
             )
             report.issues += [
-                Issue("skipped", p.location, p.reason, p.message, role) for p in got.problems
+                Problem(p.location, p.reason, p.message, "skipped", role) for p in got.problems
             ]
             by_role[role] += got.records
     return by_role
@@ -114,11 +114,11 @@ def _split(
         for r in out[role]:
             if r.key in seen:
                 report.issues.append(
-                    Issue(
-                        "excluded",
+                    Problem(
                         r.location,
                         "duplicate_of_earlier_split",
                         f"same prompt as {seen[r.key]}",
+                        "excluded",
                         role,
                     )
                 )
@@ -171,13 +171,12 @@ def _encode(
         )
         for r, fit in zip(good, fits, strict=True):
             if isinstance(fit, RecordProblem):
-                report.issues.append(Issue("excluded", r.location, fit.reason, fit.message, role))
+                report.issues.append(Problem(r.location, fit.reason, fit.message, "excluded", role))
                 continue
             if fit.cut_tokens:
                 truncated += 1
                 report.issues.append(
-                    Issue(
-                        "truncated",
+                    Problem(
                         r.location,
                         "prompt_truncated",
                         f"cut {fit.cut_tokens} tokens ({fit.cut_chars} characters) from "
@@ -187,6 +186,7 @@ def _encode(
                             else "the end of the input"
                         )
                         + f" to fit {data.max_seq_length}",
+                        "truncated",
                         role,
                     )
                 )
@@ -194,7 +194,7 @@ def _encode(
     if bad and data.on_bad_record == "error":
         bad.sort(key=lambda p: _loc_order(p.location))
         raise bad_record_error(bad)
-    report.issues += [Issue("skipped", p.location, p.reason, p.message, role) for p in bad]
+    report.issues += [Problem(p.location, p.reason, p.message, "skipped", role) for p in bad]
     return examples, truncated
 
 

@@ -66,9 +66,15 @@ class Record:
 
 @dataclass
 class Problem:
+    """What is wrong with one record, where: the one problem type of the data layer
+    (the parsers raise :class:`RecordProblem` with the reason and message; the
+    location and, in the pipeline's report, the kind and split are added here)."""
+
     location: str
-    reason: str
+    reason: str  # a short code used for counting, e.g. "missing_field"
     message: str
+    kind: str = "skipped"  # "skipped" (bad record), "excluded" (length, duplicate), "truncated"
+    split: str = ""
 
     def __str__(self) -> str:
         return f"{self.location}: {self.message}"

@@ -12,14 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-
-@dataclass
-class Issue:
-    kind: str  # "skipped" (bad record), "excluded" (length, duplicate) or "truncated"
-    location: str
-    reason: str
-    message: str
-    split: str = ""
+from kazft.data.records import Problem
 
 
 @dataclass
@@ -65,7 +58,7 @@ class DataReport:
     sources: list[SourceInfo] = field(default_factory=list)
     split_mode: str = ""
     splits: dict[str, SplitStats] = field(default_factory=dict)
-    issues: list[Issue] = field(default_factory=list)
+    issues: list[Problem] = field(default_factory=list)  # skipped, excluded, truncated
     duplicates: list[list[str]] = field(default_factory=list)  # locations per group
     notes: list[str] = field(default_factory=list)
 
