@@ -12,15 +12,14 @@ from typing import Any
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from kazft.cli.data_report import print_report
+    from kazft.console import console as make_console
     from kazft.data.pipeline import prepare
     from kazft.model.load import load_tokenizer
     from kazft.recipe import load_recipe
 
     recipe = load_recipe(args.recipe, args.set)
-    console = Console()
+    console = make_console()
     t0 = time.perf_counter()
     tokenizer = load_tokenizer(recipe.model.base, recipe.model.revision)
     t1 = time.perf_counter()

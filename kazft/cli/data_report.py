@@ -25,11 +25,12 @@ def print_report(
     all_locations: bool = False,
 ) -> None:
     """Print the report; ``decode(ids) -> str`` renders token ids (special tokens kept)."""
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    con = console or Console()
+    from kazft.console import console as make_console
+
+    con = console or make_console()
     rep = prepared.report
 
     src = Table(title="Sources", title_justify="left")

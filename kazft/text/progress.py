@@ -41,8 +41,9 @@ def progress(
 
         yield skip
         return
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from kazft.console import console
 
     columns = [
         TextColumn("{task.description}"),
@@ -50,7 +51,8 @@ def progress(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     ]
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    # progress_wanted() has decided: a terminal, or KAZFT_PROGRESS=1 asked for it
+    with Progress(*columns, console=console(stderr=True), transient=True) as bar:
         task = bar.add_task(label, total=total)
 
         def advance(n: int = 1) -> None:
@@ -73,15 +75,16 @@ def print_summary(
     """A two-column rich table on stderr."""
     if quiet:
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from kazft.console import console as make_console
 
     table = Table(show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
     for key, value in rows.items() if isinstance(rows, Mapping) else rows:
         table.add_row(str(key), str(value))
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     console.print(title, style="bold", markup=False, highlight=False)
     console.print(table)
 
@@ -90,14 +93,15 @@ def print_table(title: str, header: list[str], rows: list[list[Any]], quiet: boo
     """A table with a header row on stderr."""
     if quiet:
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from kazft.console import console as make_console
 
     table = Table()
     for i, name in enumerate(header):
         table.add_column(name, justify="left" if i == 0 else "right")
     for row in rows:
         table.add_row(*(str(v) for v in row))
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     console.print(title, style="bold", markup=False, highlight=False)
     console.print(table)
