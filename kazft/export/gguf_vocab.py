@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kazft.artifacts.manifest import chat_template_text
 from kazft.errors import ModelError
 
 # SentencePiece token types as GGUF stores them (llama.cpp's llama_token_type).
@@ -65,19 +66,6 @@ def _is_control(text: str, special: bool) -> bool:
         or text in ("<pad>", "<mask>")
         or (text.startswith("<unused") and text.endswith(">"))
     )
-
-
-def _chat_template(folder: Path) -> str | None:
-    jinja = folder / "chat_template.jinja"
-    if jinja.is_file():
-        return jinja.read_text(encoding="utf-8")
-    for name in ("chat_template.json", "tokenizer_config.json"):
-        p = folder / name
-        if p.is_file():
-            tmpl = json.loads(p.read_text(encoding="utf-8")).get("chat_template")
-            if isinstance(tmpl, str):
-                return tmpl
-    return None
 
 
 def read_vocab(folder: Path, rows: int) -> Vocab:
@@ -132,7 +120,7 @@ def read_vocab(folder: Path, rows: int) -> Vocab:
         eot=need("<end_of_turn>", sp.PieceToId("<end_of_turn>")),
         pad=need("<pad>", sp.pad_id()),
         unk=need("<unk>", sp.unk_id()),
-        chat_template=_chat_template(folder),
+        chat_template=chat_template_text(folder),
     )
 
 

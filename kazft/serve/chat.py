@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -45,6 +46,27 @@ def usage(done: object) -> Usage:
     )
 
 
+async def collect(state: Any, prep: Prepared, request: Request) -> tuple[str, Any] | None:
+    """A non-streaming answer: (its text, the final event), or None when the client left."""
+    parts: list[str] = []
+    async for event in events(state.scheduler, prep, request.is_disconnected):
+        if event.kind == "text":
+            parts.append(event.text)
+        elif event.kind == "error":
+            raise decoder_failed(event.text)
+        else:
+            return "".join(parts), event
+    return None
+
+
+def streaming(chunks: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(
+        chunks,
+        media_type="text/event-stream",
+        headers={**notice_headers(), "Cache-Control": "no-cache"},
+    )
+
+
 def sse(payload: object) -> str:
     text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
     return f"data: {text}\n\n"
@@ -68,35 +90,26 @@ async def chat_completions(req: ChatRequest, request: Request):  # type: ignore[
     created = int(time.time())
     if req.stream:
         include = bool(req.stream_options and req.stream_options.include_usage)
-        return StreamingResponse(
-            _stream(state, prep, req, cid, created, include),
-            media_type="text/event-stream",
-            headers={**notice_headers(), "Cache-Control": "no-cache"},
+        return streaming(_stream(state, prep, req, cid, created, include))
+    answer = await collect(state, prep, request)
+    if answer is not None:
+        text, event = answer
+        if state.settings.log_content:
+            log.info("chat %s: %s -> %s", req.model, [m.text() for m in req.messages], text)
+        body = ChatCompletion(
+            id=cid,
+            created=created,
+            model=req.model,
+            choices=[
+                ChatChoice(
+                    message=AssistantMessage(content=text),
+                    finish_reason=event.finish_reason,
+                )
+            ],
+            usage=usage(event),
+            ai_notice=header_value(),
         )
-    parts: list[str] = []
-    async for event in events(state.scheduler, prep, request.is_disconnected):
-        if event.kind == "text":
-            parts.append(event.text)
-        elif event.kind == "error":
-            raise decoder_failed(event.text)
-        else:
-            text = "".join(parts)
-            if state.settings.log_content:
-                log.info("chat %s: %s -> %s", req.model, [m.text() for m in req.messages], text)
-            body = ChatCompletion(
-                id=cid,
-                created=created,
-                model=req.model,
-                choices=[
-                    ChatChoice(
-                        message=AssistantMessage(content=text),
-                        finish_reason=event.finish_reason,  # type: ignore[arg-type]
-                    )
-                ],
-                usage=usage(event),
-                ai_notice=header_value(),
-            )
-            return JSONResponse(body.model_dump(), headers=notice_headers())
+        return JSONResponse(body.model_dump(), headers=notice_headers())
     return Response(status_code=499)  # the client left: nobody reads this
 
 

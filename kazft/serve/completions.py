@@ -7,12 +7,12 @@ import uuid
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from kazft.notice import header_value
 from kazft.serve.answer import Prepared, events, prepare_completion, submit
 from kazft.serve.api_errors import decoder_failed, error_body
-from kazft.serve.chat import notice_headers, sse, usage
+from kazft.serve.chat import collect, notice_headers, sse, streaming, usage
 from kazft.serve.limits import require_key
 from kazft.serve.schemas import Completion, CompletionChoice, CompletionRequest
 
@@ -37,29 +37,21 @@ async def completions(req: CompletionRequest, request: Request):  # type: ignore
     created = int(time.time())
     if req.stream:
         include = bool(req.stream_options and req.stream_options.include_usage)
-        return StreamingResponse(
-            _stream(state, prep, req, cid, created, include),
-            media_type="text/event-stream",
-            headers={**notice_headers(), "Cache-Control": "no-cache"},
+        return streaming(_stream(state, prep, req, cid, created, include))
+    answer = await collect(state, prep, request)
+    if answer is not None:
+        text, event = answer
+        body = Completion(
+            id=cid,
+            created=created,
+            model=req.model,
+            choices=[
+                CompletionChoice(text=text, finish_reason=event.finish_reason)  # type: ignore[arg-type]
+            ],
+            usage=usage(event),
+            ai_notice=header_value(),
         )
-    parts: list[str] = []
-    async for event in events(state.scheduler, prep, request.is_disconnected):
-        if event.kind == "text":
-            parts.append(event.text)
-        elif event.kind == "error":
-            raise decoder_failed(event.text)
-        else:
-            body = Completion(
-                id=cid,
-                created=created,
-                model=req.model,
-                choices=[
-                    CompletionChoice(text="".join(parts), finish_reason=event.finish_reason)  # type: ignore[arg-type]
-                ],
-                usage=usage(event),
-                ai_notice=header_value(),
-            )
-            return JSONResponse(body.model_dump(), headers=notice_headers())
+        return JSONResponse(body.model_dump(), headers=notice_headers())
     return Response(status_code=499)  # the client left: nobody reads this
 
 

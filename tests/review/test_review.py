@@ -21,7 +21,7 @@ from kazft.review.app import create_review_app
 from kazft.review.report import build_report
 from kazft.review.store import read_items, read_key
 
-from ..export.export_helpers import build_run
+from .review_helpers import make_review
 
 QUESTIONS = [
     {
@@ -50,30 +50,7 @@ def _score(acc="correct", comp=4, cit="none", invented=False):
 
 @pytest.fixture(scope="module")
 def review(tiny_dirs, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("review")
-    run = build_run(root / "run", tiny_dirs["gemma3"], "gemma3", seed=5)
-    q = root / "questions.jsonl"
-    q.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in QUESTIONS))
-    out = root / "rev"
-    assert (
-        main(
-            [
-                "review",
-                "create",
-                str(run.dir),
-                "--questions",
-                str(q),
-                "-o",
-                str(out),
-                "--max-tokens",
-                "6",
-                "--seed",
-                "7",
-            ]
-        )
-        == 0
-    )
-    return out
+    return make_review(tmp_path_factory.mktemp("review"), tiny_dirs["gemma3"], QUESTIONS, 5, 7)
 
 
 def test_create_blinds_with_a_recorded_seed(review: Path):

@@ -15,7 +15,6 @@ from kazft.review.app import create_review_app
 from kazft.review.report import build_report
 from kazft.review.store import read_items
 
-from ..export.export_helpers import build_run
 from ..serve.browser import (
     ServerThread,
     axe_violations,
@@ -24,6 +23,7 @@ from ..serve.browser import (
     requested_urls,
     resource_urls,
 )
+from .review_helpers import make_review
 
 pytestmark = pytest.mark.slow
 
@@ -37,28 +37,7 @@ QUESTIONS = [
 
 @pytest.fixture(scope="module")
 def review_dir(tiny_dirs, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("review_browser")
-    run = build_run(root / "run", tiny_dirs["gemma3"], "gemma3", seed=6)
-    q = root / "q.jsonl"
-    q.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in QUESTIONS))
-    out = root / "rev"
-    assert (
-        main(
-            [
-                "review",
-                "create",
-                str(run.dir),
-                "--questions",
-                str(q),
-                "-o",
-                str(out),
-                "--max-tokens",
-                "5",
-            ]
-        )
-        == 0
-    )
-    return out
+    return make_review(tmp_path_factory.mktemp("review_browser"), tiny_dirs["gemma3"], QUESTIONS, 6)
 
 
 def _wait(driver, script: str, timeout: float = 15.0):

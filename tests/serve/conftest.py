@@ -3,7 +3,6 @@ real HTTP on 127.0.0.1 (uvicorn in a thread, a free port)."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
@@ -18,14 +17,9 @@ from tests.generate.gen_helpers import write_run
 
 
 @pytest.fixture(scope="session")
-def serve_tiny(tiny_dir: Path) -> Path:
+def serve_tiny(embedded_tiny: Path) -> Path:
     """kazft:tiny in the session's KAZFT_HOME (the runs below name it as their base)."""
-    from kazft.model.load import embedded_folder, embedded_path
-
-    out = embedded_folder("kazft:tiny")
-    if not (out / "config.json").exists():
-        shutil.copytree(tiny_dir, out)
-    return embedded_path("kazft:tiny")
+    return embedded_tiny
 
 
 @pytest.fixture(scope="session")
