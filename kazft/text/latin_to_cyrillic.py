@@ -31,6 +31,7 @@ from kazft.text.alphabets import (
     latin_lower,
 )
 from kazft.text.cyrillic_to_latin import cyrillic_word_to_latin
+from kazft.text.foreign import reads_foreign
 from kazft.text.tokens import WORD_2017_RE, WORD_RE, map_unprotected
 
 # Letters of the other alphabet that are unambiguous, accepted in sloppy text.
@@ -147,11 +148,16 @@ _KAZAKH_LATIN_LETTERS_RE = re.compile("[qQıáóúýńǵäöüñşğūÁÓÚÝŃ
 
 
 @cache
-def _hyphen_suffixes(alphabet: str) -> frozenset[str]:
-    table = alphabet if alphabet in CYR_TO_LATIN else LATIN2018
+def _cyrillic_suffixes() -> frozenset[str]:
     cyr = {a + b + c for a in _PLURAL for b in _POSSESSIVE for c in _CASES} | set(_DERIVED)
     cyr |= {a + b + c for a in _PLURAL for b in _POSSESSIVE if b for c in _AFTER_POSSESSIVE}
-    return frozenset(cyrillic_word_to_latin(x, table) for x in cyr if x)
+    return frozenset(x for x in cyr if x)
+
+
+@cache
+def _hyphen_suffixes(alphabet: str) -> frozenset[str]:
+    table = alphabet if alphabet in CYR_TO_LATIN else LATIN2018
+    return frozenset(cyrillic_word_to_latin(x, table) for x in _cyrillic_suffixes())
 
 
 def _suffix_follows(text: str, end: int, alphabet: str) -> bool:
@@ -185,6 +191,28 @@ def looks_foreign(word: str, alphabet: str = LATIN2021) -> bool:
     if alphabet == LATIN2018 and _VOWEL_I_2018_RE.search(low):
         return True
     return bool(_ENGLISH_RE.search(low))
+
+
+# Shorter Latin words (ie, al, on) are too often Kazakh to be judged by letters.
+MIN_JUDGED_LETTERS = 3
+
+
+def _listed(word: str, alphabet: str) -> bool:
+    """Whether a word is, or starts with, an entry of the exception lists (internet)."""
+    low = "".join(latin_lower(ch, alphabet) for ch in word)
+    words, _, stem_re = _exceptions(alphabet)
+    # A 2018 capital I may stand for ı (И), as in convert_word.
+    keys = {low, low.replace("i", "ı", 1)} if alphabet == LATIN2018 and word[:1] == "I" else {low}
+    return any(k in words or bool((m := stem_re.match(k)) and m.end()) for k in keys)
+
+
+_SENTENCE_END = frozenset(".!?:;«\"“„(")
+
+
+def _inside_sentence(m: re.Match[str]) -> bool:
+    """Whether the matched word follows another word of its sentence."""
+    before = m.string[: m.start()].rstrip()
+    return bool(before) and before[-1] not in _SENTENCE_END
 
 
 def _units(low: str, alphabet: str) -> list[str]:
@@ -316,6 +344,22 @@ def latin_to_cyrillic(text: str, alphabet: str, keep_foreign: bool = True) -> st
                 and word.upper() not in _acronyms(alphabet)
             ):
                 return word
+            if (
+                keep_foreign
+                and alphabet in (LATIN2018, LATIN2021)
+                and not _KAZAKH_LATIN_LETTERS_RE.search(word)
+                and len(word) >= MIN_JUDGED_LETTERS
+                and not _listed(word, alphabet)
+                and reads_foreign(
+                    word,
+                    alphabet,
+                    _hyphen_suffixes(alphabet),
+                    name=_inside_sentence(m) and word[0].isupper(),
+                    cyrillic=convert_word(word, alphabet),
+                    cyrillic_suffixes=_cyrillic_suffixes(),
+                )
+            ):
+                return word  # reads as English or a foreign name (Transformer, pandas)
             return convert_word(word, alphabet)
 
         return word_re.sub(one, piece)
