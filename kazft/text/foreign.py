@@ -61,9 +61,7 @@ class CharModel:
         total = 0.0
         for i in range(ORDER - 1, len(padded)):
             gram = padded[i - ORDER + 1 : i + 1]
-            total += math.log(
-                (self.grams[gram] + 1) / (self.contexts[gram[:-1]] + self.vocab)
-            )
+            total += math.log((self.grams[gram] + 1) / (self.contexts[gram[:-1]] + self.vocab))
         return total / (len(padded) - ORDER + 1)
 
 
@@ -155,7 +153,8 @@ def reads_foreign(
     cyr = cyrillic.lower()
     for cut in range(3, len(cyr) - 1):
         if cyr[cut:] in cyrillic_suffixes and any(
-            wf.zipf_frequency(stem, "ru") >= RUSSIAN_LOAN_ZIPF for stem in (cyr[:cut], cyr[: cut + 1])
+            wf.zipf_frequency(stem, "ru") >= RUSSIAN_LOAN_ZIPF
+            for stem in (cyr[:cut], cyr[: cut + 1])
         ):
             return False
     if russian >= RUSSIAN_LOAN_ZIPF and (not name or russian + NAME_MARGIN >= english_zipf):

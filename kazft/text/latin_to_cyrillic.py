@@ -206,7 +206,7 @@ def _listed(word: str, alphabet: str) -> bool:
     return any(k in words or bool((m := stem_re.match(k)) and m.end()) for k in keys)
 
 
-_SENTENCE_END = frozenset(".!?:;«\"“„(")
+_SENTENCE_END = frozenset('.!?:;«"“„(')
 
 
 def _inside_sentence(m: re.Match[str]) -> bool:
