@@ -12,6 +12,11 @@ the word is foreign when the English model is clearly better, or, for a
 capitalised word inside a sentence (a name: Ubuntu, Tesla), when it is a
 frequent English word and the Kazakh model is not clearly better. Without
 ``wordfreq`` nothing is judged foreign here.
+
+assets/kk_words.txt holds the distinct lower-case Cyrillic words (two letters
+or more) of kazft/model/assets/corpus_kk.txt, data/legal/legal_qa.jsonl,
+tests/text/data/legal_sample_kk.txt and tests/text/data/translit/tuning_kk.txt;
+never of a held-out text.
 """
 
 from __future__ import annotations

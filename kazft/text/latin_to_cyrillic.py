@@ -12,7 +12,8 @@ units (longest match, so "sh" before "s"), then context rules:
   vowel (native back words, and loans, which mix both rows), І otherwise.
 
 Words that do not look Kazakh (w, x, c outside "ch", English letter groups)
-are left as they are.
+are left as they are, and so are words without such signs that
+``kazft.text.foreign`` reads as English or a foreign name.
 """
 
 from __future__ import annotations

@@ -201,12 +201,19 @@ def test_roundtrip_character_accuracy(sample, alphabet):
 # never foreign) 1.0 / 0.99951 / 0.72414. docs/data-tools.md quotes the first
 # measurements. heldout3_kk.txt, written before the hyphenated-suffix rule,
 # measured 1.0 / 0.99907 / 0.83333 (2018) and 0.79167 (2021). Floors sit a little
-# under today's figures.
+# under today's figures. The foreign-word judge (kazft/text/foreign.py, tuned on
+# tuning_kk.txt and the repository's texts) raised Latin tokens kept to 1.0, 0.897
+# (2018) / 0.862 (2021) and 0.958; one Russian loan with a Kazakh ending that it
+# kept Latin in heldout_kk.txt (2021) made this test fail once and prompted the
+# rule for inflected loans. heldout4_kk.txt was written and committed before the
+# judge, and measured once after it: 1.0 / 1.0 / 0.697 (2018), 0.667 (2021);
+# before the judge 0.242.
 HELDOUT = Path(__file__).parent / "data" / "translit"
 HELDOUT_FLOORS = {
-    "heldout_kk.txt": (0.999, 0.995, 0.9),
-    "heldout2_kk.txt": (0.999, 0.995, 0.7),
-    "heldout3_kk.txt": (0.999, 0.995, 0.75),
+    "heldout_kk.txt": (0.999, 0.995, 0.95),
+    "heldout2_kk.txt": (0.999, 0.995, 0.85),
+    "heldout3_kk.txt": (0.999, 0.995, 0.95),
+    "heldout4_kk.txt": (0.999, 0.995, 0.65),
 }
 
 
