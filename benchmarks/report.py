@@ -126,7 +126,7 @@ def markdown(results: dict) -> str:
             f"synthetic p50 {fmt(made['p50'])} / p90 {fmt(made['p90'])} / mean {fmt(made['mean'])}.",
             "",
         ]
-    if any(results.get(k) for k in ("train", "generate", "head", "layer", "dataprep")):
+    if any(results.get(k) for k in ("train", "generate", "head", "layer", "dataprep", "serve")):
         out += ["| case | metric | kazft | mlx-lm | kazft/mlx-lm |", "|---|---|---:|---:|---:|"]
     notes: list[str] = []
     for row in results.get("train", []):

@@ -554,3 +554,22 @@ def test_current_numbers_keep_the_newest_figure_of_each_row() -> None:
     assert "| train tiny | MLX peak GB | 0.5 | 0.6 | 0.83x | 2098-01-01 | 1111111 |" in current
     assert "| 150 |" not in current
     assert out.index(report.CURRENT_END) < out.index("\n## 2098")  # at the top, runs below
+
+
+def test_a_serve_only_run_has_a_table_header_and_reaches_current_numbers():
+    """A `--only serve` section once came out without its table header, so the
+    current-numbers table at the top of RESULTS.md never saw its rows."""
+    import json
+    from pathlib import Path
+
+    from benchmarks.report import current_numbers, markdown
+
+    root = Path(__file__).resolve().parents[2]
+    results = json.loads((root / "benchmarks/results/20261206-043551-full.json").read_text())
+    md = markdown(results)
+    assert md.count("| case | metric | kazft | mlx-lm | kazft/mlx-lm |") == 1
+    rows = current_numbers(md)
+    assert any(
+        r.startswith("| serve tiny-float32-s0 1 client, 1 adapter | aggregate tokens/s |")
+        for r in rows
+    )
