@@ -28,6 +28,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -84,9 +85,19 @@ def _launch(kind: str, spec: dict, ranks: int, logdir: Path, name: str, timeout:
     log_path = logdir / f"{name}.log"
     t0 = time.perf_counter()
     with log_path.open("w", encoding="utf-8") as log:
-        proc = subprocess.run(
-            cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=child_env(), timeout=timeout
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=child_env()
         )
+        if ranks > 1:  # as `kazft train -n N` does, for both tools: mlx.launch's relay spins
+            from kazft.train.launch import calm_launcher
+
+            threading.Thread(target=calm_launcher, args=(proc.pid, ranks), daemon=True).start()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
     text = log_path.read_text(encoding="utf-8", errors="replace")
     results = [
         json.loads(ln[len(RESULT_TAG) :]) for ln in text.splitlines() if ln.startswith(RESULT_TAG)

@@ -186,3 +186,30 @@ def test_two_ranks_sum_gradients_stops_nan_and_refuse_a_difference(tmp_path: Pat
         assert f"REFUSED {r}: the 2 ranks are not running the same thing" in text
     assert "kazft version differs (rank 0: 0.1.0, rank 1: 0.0.9)" in text
     assert "recipe (sha256) differs" not in text
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_calm_launcher_lowers_the_launcher_but_not_its_ranks():
+    """mlx.launch's relay loop spins; once the ranks are forked its threads get nice 19,
+    and the ranks keep nice 0."""
+    from kazft.train.launch import calm_launcher, expected_ranks
+
+    assert expected_ranks(["mlx.launch", "--hosts", "127.0.0.1", "-n", "3", "--", "x"]) == 3
+    code = (
+        "import subprocess, sys, threading, time\n"
+        "kids = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(20)']) for _ in range(2)]\n"
+        "threading.Thread(target=time.sleep, args=(20,), daemon=True).start()\n"
+        "time.sleep(20)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        assert calm_launcher(parent.pid, 2, timeout=30)
+        tids = [int(t.name) for t in Path(f"/proc/{parent.pid}/task").iterdir()]
+        assert len(tids) >= 2 and all(os.getpriority(os.PRIO_PROCESS, t) == 19 for t in tids)
+        kids = subprocess.run(["pgrep", "-P", str(parent.pid)], capture_output=True, text=True)
+        pids = [int(p) for p in kids.stdout.split()]
+        assert len(pids) == 2 and all(os.getpriority(os.PRIO_PROCESS, p) == 0 for p in pids)
+    finally:
+        subprocess.run(["pkill", "-P", str(parent.pid)], check=False)
+        parent.kill()
+        parent.wait()
