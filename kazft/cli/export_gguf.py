@@ -9,6 +9,8 @@ from typing import Any
 def export_gguf_cli(src: Any, out: Path, gtype: str, force: bool, drift: bool = True) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from kazft.artifacts.atomic import atomic_write
+    from kazft.errors import KazftError
     from kazft.export.gguf import export_gguf, gguf_name
     from kazft.export.gguf_check import gguf_drift
     from kazft.export.modelfile import lmstudio_note, modelfile
@@ -27,29 +29,16 @@ def export_gguf_cli(src: Any, out: Path, gtype: str, force: bool, drift: bool = 
     if drift:
         try:
             d, dtype = gguf_drift(src, out, result.params)
-        except Exception as err:  # the file is written; the measurement is a report
-            from kazft.errors import KazftError
-
-            if not isinstance(err, KazftError):
-                raise
+        except KazftError as err:  # the file is written; the measurement is a report
             print(f"drift not measured: {err}")
         else:
             print(f"GGUF read back in {dtype}; " + d.report().replace("fused", "GGUF"))
     system = src.recipe.data.system_prompt if src.recipe is not None else None
     context = src.recipe.data.max_seq_length if src.recipe is not None else 4096
-    _write_text(out.with_suffix(".Modelfile"), modelfile(out.name, system, max(context, 2048)))
+    atomic_write(out.with_suffix(".Modelfile"), modelfile(out.name, system, max(context, 2048)))
     info = {"name": gguf_name(src), "type": gtype, "bytes": result.bytes}
-    _write_text(out.with_suffix(".lmstudio.md"), lmstudio_note(out.name, system, info))
+    atomic_write(out.with_suffix(".lmstudio.md"), lmstudio_note(out.name, system, info))
     print(
         f"wrote {out.with_suffix('.Modelfile')} (ollama create NAME -f that file) and "
         f"{out.with_suffix('.lmstudio.md')}"
     )
-
-
-def _write_text(path: Path, text: str) -> None:
-    from kazft.artifacts.atomic import atomic_file
-
-    def write(tmp: Path) -> None:
-        tmp.write_text(text, encoding="utf-8")
-
-    atomic_file(path, write)

@@ -61,6 +61,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from kazft.artifacts.atomic import atomic_write
     from kazft.review.exports import write_export
     from kazft.review.render import html_page, markdown, plot
     from kazft.review.report import build_report
@@ -70,17 +71,11 @@ def _report(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else folder / "report"
     out.mkdir(parents=True, exist_ok=True)
     plots = plot(report, out)
-    from kazft.artifacts.atomic import atomic_file
-
     for name, text in (
         ("report.md", markdown(report, plots)),
         ("report.html", html_page(report, plots)),
     ):
-
-        def write(tmp: Path, text: str = text) -> None:
-            tmp.write_text(text, encoding="utf-8")
-
-        atomic_file(out / name, write)
+        atomic_write(out / name, text)
     print(
         f"adapter win rate: {report.win.fmt()} over {report.ratings} ratings of {report.items} items"
     )

@@ -19,11 +19,12 @@ from kazft.export.drift import Drift, measure_drift, validation_batches
 from kazft.export.gguf import plan
 
 
-def read_back(path: Path, fused: Any) -> None:
-    """Load the GGUF at ``path`` into ``fused`` (a fused mlx model), in place."""
+def read_back(path: Path, fused: Any, dtype: str = "float32") -> None:
+    """Load the GGUF at ``path`` into ``fused`` (a fused mlx model), in place, as ``dtype``."""
     import gguf
     import mlx.core as mx
 
+    target = getattr(mx, dtype)
     by_name = {p.name: p for p in plan(fused, "f16")}
     reader = gguf.GGUFReader(str(path))
     weights = []
@@ -34,7 +35,7 @@ def read_back(path: Path, fused: Any) -> None:
         arr = gguf.quants.dequantize(np.asarray(t.data), t.tensor_type).reshape(p.shape)
         if p.norm:
             arr = arr - 1.0
-        weights.append((p.module + ".weight", mx.array(arr.astype(np.float32))))
+        weights.append((p.module + ".weight", mx.array(arr.astype(np.float32)).astype(target)))
     missing = set(by_name) - {t.name for t in reader.tensors}
     if missing:
         raise ValueError(f"{path}: tensors missing: {sorted(missing)[:3]}")
@@ -56,7 +57,5 @@ def gguf_drift(src: Any, path: Path, params: int) -> tuple[Drift, str]:
     reference, tok = load_as_trained(src)
     dtype = drift_dtype(params)
     fused = fuse_in_place(load_as_trained(src)[0], dtype)
-    read_back(path, fused)
-    if dtype != "float32":
-        fused.set_dtype(getattr(__import__("mlx.core", fromlist=["x"]), dtype))
+    read_back(path, fused, dtype)  # loaded in the fused model's own dtype: one copy in memory
     return measure_drift(reference, fused, validation_batches(src, tok)), dtype

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from kazft.artifacts.atomic import atomic_file
+from kazft.artifacts.atomic import atomic_write
 from kazft.errors import KazftError
 from kazft.review.store import ITEMS, KEY, KEY_DIR, META, Item
 
@@ -139,17 +139,10 @@ def create_review(
         out / KEY,
         {"seed": seed, "systems": {s.name: s.describe for s in (mine, other)}, "items": key},
     )
-    _write_text(out / ITEMS, "".join(i.model_dump_json() + "\n" for i in items))
+    atomic_write(out / ITEMS, "".join(i.model_dump_json() + "\n" for i in items))
     _write_json(out / META, meta)
     return meta
 
 
-def _write_text(path: Path, text: str) -> None:
-    def write(tmp: Path) -> None:
-        tmp.write_text(text, encoding="utf-8")
-
-    atomic_file(path, write)
-
-
 def _write_json(path: Path, obj: Any) -> None:
-    _write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    atomic_write(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")

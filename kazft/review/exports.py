@@ -133,13 +133,10 @@ def argilla(folder: Path) -> list[dict[str, Any]]:
 
 
 def write_export(folder: Path, kind: str, out_dir: Path) -> list[Path]:
-    from kazft.artifacts.atomic import atomic_file
+    from kazft.artifacts.atomic import atomic_write
 
     def put(path: Path, text: str) -> Path:
-        def write(tmp: Path) -> None:
-            tmp.write_text(text, encoding="utf-8")
-
-        atomic_file(path, write)
+        atomic_write(path, text)
         return path
 
     def jsonl(rows: list[dict[str, Any]]) -> str:

@@ -149,6 +149,8 @@ def plot(r: Report, folder: Path) -> list[str]:
     """win_rates.png and quality.png; returns their names."""
     import matplotlib
 
+    from kazft.artifacts.atomic import atomic_path
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -175,7 +177,8 @@ def plot(r: Report, folder: Path) -> list[str]:
         list(r.by_difficulty.values()),
         "adapter win rate by difficulty",
     )
-    fig.savefig(folder / "win_rates.png", dpi=110)
+    with atomic_path(folder / "win_rates.png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(8, 4), constrained_layout=True)
@@ -193,6 +196,7 @@ def plot(r: Report, folder: Path) -> list[str]:
     ax.set_ylim(0, 1.15)
     ax.set_title("legal correctness by difficulty (95 % intervals)")
     ax.legend(loc="upper right", ncols=2)
-    fig.savefig(folder / "quality.png", dpi=110)
+    with atomic_path(folder / "quality.png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return ["win_rates.png", "quality.png"]
