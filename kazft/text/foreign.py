@@ -27,8 +27,10 @@ from collections import Counter
 from functools import cache
 from pathlib import Path
 
+from kazft.text import lexicon
 from kazft.text.alphabets import latin_lower
 from kazft.text.cyrillic_to_latin import cyrillic_word_to_latin
+from kazft.text.suffixes import cyrillic_suffixes, latin_suffixes
 
 KAZAKH_WORDS = Path(__file__).resolve().parent / "assets" / "kk_words.txt"
 ORDER = 3
@@ -36,12 +38,17 @@ ENGLISH_WORDS = 40_000
 # Per-character log-likelihood ratio (Kazakh minus English), in nats, below which
 # a word is foreign; and the margin a frequent English word needs to stay Kazakh.
 FOREIGN_BELOW = -0.7
-FREQUENT_ENGLISH_ZIPF = 3.0
 KAZAKH_ABOVE = 0.9
+# wordfreq Zipf frequencies: a word English text uses at all, and one frequent
+# enough that a Kazakh form spelled alike (Mars, transfer) is in doubt.
+KNOWN_ENGLISH_ZIPF = 1.0
+UNSURE_ZIPF = 3.0
 RUSSIAN_LOAN_ZIPF = 2.5
-# A name Russian writes about as often as English (Ислам, Берлин) was most likely
-# Cyrillic in the original.
-NAME_MARGIN = 0.5
+RUSSIAN_NAME_ZIPF = 1.0
+# Letters of a stem before a Kazakh ending: an English one (server|ge), or any
+# one (tokenizator|dy).
+MIN_STEM = 3
+MIN_LOAN_STEM = 4
 _LATIN_WORD_RE = re.compile(r"^[a-z]+$")
 
 
@@ -118,52 +125,89 @@ def _kazakh_lower(word: str, alphabet: str) -> str:
     return "".join(latin_lower(ch, alphabet) for ch in word)
 
 
-@cache
-def reads_foreign(
-    word: str,
-    alphabet: str,
-    suffixes: frozenset[str] = frozenset(),
-    name: bool = False,
-    cyrillic: str = "",
-    cyrillic_suffixes: frozenset[str] = frozenset(),
-) -> bool:
-    """True when a Latin word without Kazakh or English letter signs is foreign.
+KAZAKH, FOREIGN, UNSURE = "kazakh", "foreign", "unsure"
 
-    ``suffixes`` are Kazakh endings in ``alphabet``: a word that is a Kazakh or
-    English stem plus one of them (modelder, serverge) is a Kazakh word.
-    ``name``: the word is capitalised inside a sentence. ``cyrillic``: the word's
-    Kazakh Cyrillic reading; a frequent Russian word (формула, миллион, монтаж)
-    is a loan Kazakh writes in Cyrillic, unless English uses it more (a name);
-    so is one with a Kazakh ending from ``cyrillic_suffixes`` (магистратураны,
-    журналистер: the stem may share its last letter with the ending).
+
+@cache
+def judge(word: str, alphabet: str, name: bool = False, cyrillic: str = "") -> str:
+    """KAZAKH, FOREIGN or UNSURE for a Latin word without Kazakh or English letter signs.
+
+    ``name``: the word is capitalised inside a sentence. ``cyrillic``: its Kazakh
+    Cyrillic reading (for the Russian-loan check). UNSURE words are Kazakh word
+    forms that are also frequent English words or names (Adam, Mars, transfer):
+    the caller decides them by their neighbours (Adam Smith, pro bono).
     """
     low, eng = _kazakh_lower(word, alphabet), word.lower()
-    vocab, _ = _kazakh(alphabet)
-    if _kazakh_keys(word, alphabet) & vocab:
-        return False
+    keys = _kazakh_keys(word, alphabet)
     wf = _wordfreq()
-    for cut in range(2, len(low) - 1):
-        stem, ending = low[:cut], low[cut:]
-        if ending in suffixes and (
-            stem in vocab or (wf is not None and wf.zipf_frequency(eng[:cut], "en") >= 3.0)
+    english_zipf = wf.zipf_frequency(eng, "en") if wf is not None else 0.0
+    vocab, _ = _kazakh(alphabet)
+    if len(low) < 2:
+        return UNSURE  # a single letter: R, A, s (King's)
+    if keys & vocab:  # a word of running Kazakh text (men, bar, adam)
+        frequent = name and english_zipf >= UNSURE_ZIPF
+        return UNSURE if frequent and len(low) > 2 else KAZAKH
+    if any(lexicon.readings(k, alphabet) for k in keys) or _lexicon_form(low, alphabet):
+        return UNSURE if english_zipf >= UNSURE_ZIPF else KAZAKH
+    if wf is None:
+        return KAZAKH
+    if len(low) == 2:
+        return FOREIGN if english_zipf >= UNSURE_ZIPF else KAZAKH
+    if english_zipf >= KNOWN_ENGLISH_ZIPF:
+        return FOREIGN  # no Kazakh form, a word or name English text uses
+    endings = latin_suffixes(alphabet)
+    for cut in range(MIN_STEM, len(low) - 1):
+        if low[cut:] in endings and (
+            wf.zipf_frequency(eng[:cut], "en") >= UNSURE_ZIPF or cut >= MIN_LOAN_STEM
         ):
-            return False
+            # a stem with an unhyphenated Kazakh ending (serverge, tokenizatordy):
+            # Kazakh hyphenates endings after Latin-script words
+            return KAZAKH
+    if _russian_loan(cyrillic, name):
+        return KAZAKH
     margin = kazakh_margin(word, alphabet)
     if margin is None:
+        return KAZAKH
+    if margin < FOREIGN_BELOW or (name and margin < KAZAKH_ABOVE):
+        return FOREIGN
+    return KAZAKH
+
+
+def english_unknown_to_kazakh(word: str, alphabet: str) -> bool:
+    """A frequent English word or name no Kazakh form is spelled like (Nasdaq)."""
+    wf = _wordfreq()
+    if wf is None or wf.zipf_frequency(word.lower(), "en") < UNSURE_ZIPF:
         return False
-    if wf is None:
+    low = _kazakh_lower(word, alphabet)
+    keys = _kazakh_keys(word, alphabet)
+    known = any(lexicon.readings(k, alphabet) for k in keys) or _lexicon_form(low, alphabet)
+    return not known and not keys & _kazakh(alphabet)[0]
+
+
+def _lexicon_form(low: str, alphabet: str) -> bool:
+    """Whether ``low`` is a lexicon form plus a Kazakh ending."""
+    endings = latin_suffixes(alphabet)
+    return any(
+        low[cut:] in endings and lexicon.readings(low[:cut], alphabet)
+        for cut in range(len(low) - 1, 2, -1)
+    )
+
+
+def _russian_loan(cyrillic: str, name: bool) -> bool:
+    """A frequent Russian word (формула, монтаж), or one with a Kazakh ending
+    (магистратураны, журналистер), is a loan Kazakh writes in Cyrillic; so is a
+    name Russian text uses and English text does not (Ветров, Рыбакина): the
+    caller has ruled out names English uses (Morales, Nikola)."""
+    wf = _wordfreq()
+    if wf is None or not cyrillic:
         return False
-    russian = wf.zipf_frequency(cyrillic.lower(), "ru") if cyrillic else 0.0
-    english_zipf = wf.zipf_frequency(eng, "en")
     cyr = cyrillic.lower()
+    endings = cyrillic_suffixes()
     for cut in range(3, len(cyr) - 1):
-        if cyr[cut:] in cyrillic_suffixes and any(
+        # the stem may share its last letter with the ending
+        if cyr[cut:] in endings and any(
             wf.zipf_frequency(stem, "ru") >= RUSSIAN_LOAN_ZIPF
             for stem in (cyr[:cut], cyr[: cut + 1])
         ):
-            return False
-    if russian >= RUSSIAN_LOAN_ZIPF and (not name or russian + NAME_MARGIN >= english_zipf):
-        return False
-    if margin < FOREIGN_BELOW:
-        return True
-    return name and english_zipf >= FREQUENT_ENGLISH_ZIPF and margin < KAZAKH_ABOVE
+            return True
+    return wf.zipf_frequency(cyr, "ru") >= (RUSSIAN_NAME_ZIPF if name else RUSSIAN_LOAN_ZIPF)

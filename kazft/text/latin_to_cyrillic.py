@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
+from kazft.text import lexicon
 from kazft.text.alphabets import (
     APOSTROPHES,
     CYR_TO_LATIN,
@@ -32,7 +33,8 @@ from kazft.text.alphabets import (
     latin_lower,
 )
 from kazft.text.cyrillic_to_latin import cyrillic_word_to_latin
-from kazft.text.foreign import reads_foreign
+from kazft.text.foreign import FOREIGN, KAZAKH, UNSURE, english_unknown_to_kazakh, judge
+from kazft.text.suffixes import latin_suffixes
 from kazft.text.tokens import WORD_2017_RE, WORD_RE, map_unprotected
 
 # Letters of the other alphabet that are unambiguous, accepted in sloppy text.
@@ -132,33 +134,7 @@ def _exceptions(alphabet: str) -> tuple[dict[str, str], dict[str, str], re.Patte
     return words, stems, re.compile("|".join(re.escape(k) for k in keys))
 
 
-# Kazakh writes a suffix after a foreign-script word or an abbreviation with a
-# hyphen (BERT-ті, Python-да) and after its own words without one, so a Latin
-# word followed by "-" and a suffix was Latin in the original.
-_PLURAL = ("", "лар", "лер", "дар", "дер", "тар", "тер")
-_POSSESSIVE = ("", "ы", "і", "сы", "сі", "ым", "ім", "ың", "ің")
-_CASES = (
-    "", "ның", "нің", "дың", "дің", "тың", "тің", "ға", "ге", "қа", "ке", "ны", "ні",
-    "ды", "ді", "ты", "ті", "да", "де", "та", "те", "дан", "ден", "тан", "тен", "нан",
-    "нен", "мен", "бен", "пен", "дағы", "дегі", "тағы", "тегі",
-)  # fmt: skip
-# Case forms that only follow a possessive ending (BERT-інің, моделіне).
-_AFTER_POSSESSIVE = ("н", "на", "не", "а", "е", "нда", "нде", "ндағы", "ндегі")
-_DERIVED = ("ша", "ше", "шы", "ші", "лық", "лік", "дық", "дік", "тық", "тік")
 _KAZAKH_LATIN_LETTERS_RE = re.compile("[qQıáóúýńǵäöüñşğūÁÓÚÝŃǴÄÖÜÑŞĞŪİ]")
-
-
-@cache
-def _cyrillic_suffixes() -> frozenset[str]:
-    cyr = {a + b + c for a in _PLURAL for b in _POSSESSIVE for c in _CASES} | set(_DERIVED)
-    cyr |= {a + b + c for a in _PLURAL for b in _POSSESSIVE if b for c in _AFTER_POSSESSIVE}
-    return frozenset(x for x in cyr if x)
-
-
-@cache
-def _hyphen_suffixes(alphabet: str) -> frozenset[str]:
-    table = alphabet if alphabet in CYR_TO_LATIN else LATIN2018
-    return frozenset(cyrillic_word_to_latin(x, table) for x in _cyrillic_suffixes())
 
 
 def _suffix_follows(text: str, end: int, alphabet: str) -> bool:
@@ -166,7 +142,7 @@ def _suffix_follows(text: str, end: int, alphabet: str) -> bool:
     if text[end : end + 1] != "-":
         return False
     m = WORD_RE.match(text, end + 1)
-    return m is not None and m.group().lower() in _hyphen_suffixes(alphabet)
+    return m is not None and m.group().lower() in latin_suffixes(alphabet)
 
 
 @cache
@@ -194,17 +170,27 @@ def looks_foreign(word: str, alphabet: str = LATIN2021) -> bool:
     return bool(_ENGLISH_RE.search(low))
 
 
+# A lexicon stem before a Kazakh ending has at least this many letters.
+MIN_STEM = 3
+# Words this short (of, Ad hoc, King's) join a kept neighbour of either case.
+SHORT_WORD = 2
 # Shorter Latin words (ie, al, on) are too often Kazakh to be judged by letters.
 MIN_JUDGED_LETTERS = 3
 
 
 def _listed(word: str, alphabet: str) -> bool:
-    """Whether a word is, or starts with, an entry of the exception lists (internet)."""
+    """Whether a word is an entry of the exception lists, or a listed stem with a
+    Kazakh ending (internetke; not Morales, which only starts like мораль)."""
     low = "".join(latin_lower(ch, alphabet) for ch in word)
     words, _, stem_re = _exceptions(alphabet)
+    endings = latin_suffixes(alphabet)
     # A 2018 capital I may stand for ı (И), as in convert_word.
     keys = {low, low.replace("i", "ı", 1)} if alphabet == LATIN2018 and word[:1] == "I" else {low}
-    return any(k in words or bool((m := stem_re.match(k)) and m.end()) for k in keys)
+    for k in keys:
+        m = stem_re.match(k)
+        if k in words or (m and m.end() and (m.end() == len(k) or k[m.end() :] in endings)):
+            return True
+    return False
 
 
 _SENTENCE_END = frozenset('.!?:;«"“„(')
@@ -260,6 +246,44 @@ def convert_word(word: str, alphabet: str, prev: str = "") -> str:
             if words[key].upper() in KAZAKH_ACRONYMS and word[1:2].isupper():
                 return words[key].upper()  # AQSh -> АҚШ, but aq -> ақ
             return _apply_case(words[key], word, all_caps)
+    # A real word form decides the letters the rules can only guess (я or ия, ц
+    # or тс, ь, э); a form the lexicon lacks may still be a known stem + ending.
+    for key in keys:
+        found = lexicon.readings(key, alphabet)
+        if found:
+            rule = _convert_by_rules(word, alphabet, prev, keys)
+            return _apply_case(lexicon.choose(found, rule), word, all_caps)
+    for key in keys:
+        split = _lexicon_stem(key, alphabet)
+        if split is not None:
+            stem, ending = split
+            return _apply_case(stem + ending, word, all_caps)
+    return _convert_by_rules(word, alphabet, prev, keys)
+
+
+def _lexicon_stem(low: str, alphabet: str) -> tuple[str, str] | None:
+    """(Cyrillic stem, Cyrillic ending) when ``low`` is a lexicon form plus a Kazakh
+    ending (the longest such stem), else None."""
+    endings = latin_suffixes(alphabet)
+    for cut in range(len(low) - 1, MIN_STEM - 1, -1):
+        ending = endings.get(low[cut:])
+        found = lexicon.readings(low[:cut], alphabet) if ending else ()
+        if found:
+            stem = lexicon.choose(found, convert_word(low[:cut], alphabet))
+            # Kazakh spelling drops a loan's soft sign before a vowel ending
+            # (портфель + і = портфелі) and keeps it before a consonant.
+            if stem[-1] in "ьъ" and ending[:1] in CYRILLIC_VOWELS:
+                stem = stem[:-1]
+            return stem, ending
+    return None
+
+
+def _convert_by_rules(word: str, alphabet: str, prev: str, keys: set[str]) -> str:
+    """Exception stems, then letter units and context rules."""
+    low = "".join(latin_lower(ch, alphabet) for ch in word)
+    letters = [ch for ch in word if ch.isalpha()]
+    all_caps = len(letters) > 1 and all(ch.isupper() for ch in letters)
+    _, stems, stem_re = _exceptions(alphabet)
     for key in keys:
         m = stem_re.match(key)
         if m and m.end():  # an empty alternation (no stems) matches ""
@@ -321,6 +345,88 @@ def _apply_case(cyr: str, source: str, all_caps: bool) -> str:
     return cyr
 
 
+def _has_latin(word: str) -> bool:
+    return any("a" <= ch.lower() <= "z" or ch in "ıİáäóöúüūýńñǵğş" for ch in word)
+
+
+def _verdict(m: re.Match[str], alphabet: str) -> tuple[str, bool]:
+    """(FOREIGN, KAZAKH or UNSURE, whether only the word judge said so) for one word."""
+    word, text = m.group(), m.string
+    if not _has_latin(word):
+        return KAZAKH, False  # Cyrillic or another script: passes through
+    if text[m.start() - 1 : m.start()] == "-" and word.lower() in latin_suffixes(alphabet):
+        return KAZAKH, False  # the ending of BERT-ti, 2026-ğa
+    if looks_foreign(word, alphabet):
+        return FOREIGN, False
+    if word.upper() in _acronyms(alphabet):
+        return KAZAKH, False
+    if marks := set(_KAZAKH_LATIN_LETTERS_RE.findall(word)):
+        # q is the one Kazakh letter English also writes (Nasdaq, Iraq)
+        if marks <= {"q", "Q"} and alphabet in (LATIN2018, LATIN2021):
+            return (FOREIGN if english_unknown_to_kazakh(word, alphabet) else KAZAKH), False
+        return KAZAKH, False
+    if _suffix_follows(text, m.end(), alphabet):
+        return FOREIGN, False
+    if alphabet not in (LATIN2018, LATIN2021) or _listed(word, alphabet):
+        return KAZAKH, False
+    name = _inside_sentence(m) and word[0].isupper()
+    return judge(word, alphabet, name=name, cyrillic=convert_word(word, alphabet)), True
+
+
+# Words that join two names of one kind (Johnson men Miller, Python, R jáne Go).
+_JOINERS = frozenset({"and", "or", "men", "ben", "pen", "jáne", "jäne", "nemese", "ne"})
+# What may stand between two words of one name or phrase: a space, a comma, an
+# apostrophe (King's), an ampersand, a slash, a hyphen (bert-base-cased).
+_ADJACENT_RE = re.compile(r"\s*,?\s+|['’]|\s*&\s*|\s*/\s*|-")
+
+
+def _keep_latin(matches: list[re.Match[str]], alphabet: str) -> list[bool]:
+    """Which words stay Latin: FOREIGN ones; UNSURE ones next to a kept word of the
+    same case (Adam Smith, pro bono, Johnson men Miller); and words the judge
+    alone called Kazakh that a hyphen joins to a kept word (bert-base-cased)."""
+    verdicts = [_verdict(m, alphabet) for m in matches]
+    keep = [v == FOREIGN for v, _ in verdicts]
+
+    def gap(i: int, j: int) -> str | None:
+        a, b = (i, j) if i < j else (j, i)
+        between = matches[a].string[matches[a].end() : matches[b].start()]
+        return between if _ADJACENT_RE.fullmatch(between) else None
+
+    def pulled(i: int) -> bool:
+        verdict, soft = verdicts[i]
+        if not soft:
+            return False
+        capital = matches[i].group()[0].isupper()
+        for step in (-1, 1):
+            j = i + step
+            if not 0 <= j < len(matches) or (between := gap(i, j)) is None:
+                continue
+            if between == "-" and keep[j]:
+                return True  # one hyphenated name: bert-base-cased
+            if verdict != UNSURE:
+                continue
+            if matches[j].group().lower() in _JOINERS and not keep[j]:
+                j += step
+                if not 0 <= j < len(matches) or gap(j - step, j) is None:
+                    continue
+            # a name with a name (Adam Smith), a phrase with a phrase (pro bono);
+            # "Coldplay toby" is a name and a Kazakh word; short words (of, Ad,
+            # the s of King's) join either
+            other = matches[j].group()
+            short = min(len(other), len(matches[i].group())) <= SHORT_WORD
+            if keep[j] and (short or other[0].isupper() == capital):
+                return True
+        return False
+
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(matches)):
+            if not keep[i] and pulled(i):
+                keep[i] = changed = True
+    return keep
+
+
 def latin_to_cyrillic(text: str, alphabet: str, keep_foreign: bool = True) -> str:
     """Convert the Kazakh Latin words of ``text`` to Cyrillic.
 
@@ -332,37 +438,18 @@ def latin_to_cyrillic(text: str, alphabet: str, keep_foreign: bool = True) -> st
     word_re = WORD_2017_RE if alphabet == LATIN2017 else WORD_RE
 
     def convert_piece(piece: str) -> str:
-        def one(m: re.Match[str]) -> str:
-            word = m.group()
-            if not any("a" <= ch.lower() <= "z" or ch in "ıİáäóöúüūýńñǵğş" for ch in word):
-                return word
-            if keep_foreign and looks_foreign(word, alphabet):
-                return word
-            if (
-                keep_foreign
-                and _suffix_follows(m.string, m.end(), alphabet)
-                and not _KAZAKH_LATIN_LETTERS_RE.search(word)
-                and word.upper() not in _acronyms(alphabet)
-            ):
-                return word
-            if (
-                keep_foreign
-                and alphabet in (LATIN2018, LATIN2021)
-                and not _KAZAKH_LATIN_LETTERS_RE.search(word)
-                and len(word) >= MIN_JUDGED_LETTERS
-                and not _listed(word, alphabet)
-                and reads_foreign(
-                    word,
-                    alphabet,
-                    _hyphen_suffixes(alphabet),
-                    name=_inside_sentence(m) and word[0].isupper(),
-                    cyrillic=convert_word(word, alphabet),
-                    cyrillic_suffixes=_cyrillic_suffixes(),
-                )
-            ):
-                return word  # reads as English or a foreign name (Transformer, pandas)
-            return convert_word(word, alphabet)
-
-        return word_re.sub(one, piece)
+        matches = list(word_re.finditer(piece))
+        keep = _keep_latin(matches, alphabet) if keep_foreign else [False] * len(matches)
+        out, pos = [], 0
+        for m, kept in zip(matches, keep, strict=True):
+            out.append(piece[pos : m.start()])
+            out.append(
+                m.group()
+                if kept or not _has_latin(m.group())
+                else convert_word(m.group(), alphabet)
+            )
+            pos = m.end()
+        out.append(piece[pos:])
+        return "".join(out)
 
     return map_unprotected(text, convert_piece)

@@ -1,0 +1,116 @@
+"""Kazakh word forms: which Latin spellings are Kazakh words, and how they are
+written in Cyrillic.
+
+Latin -> Cyrillic loses letters (и/й/і, х/һ, ь, э, я after a consonant), and a
+Latin word with no Kazakh letter may be Kazakh or foreign. A list of real word
+forms answers both for the words it holds: "apelliatsiialyq" is апелляциялық,
+"derbes" is the Kazakh дербес, "pandas" is no Kazakh word.
+
+assets/kk_lexicon.txt.gz holds the distinct Cyrillic word forms (about 250,000)
+of the word list inside Tesseract's Kazakh model (tessdata_fast
+kaz.traineddata, Apache-2.0, Copyright Google Inc.), lower-cased; a form the
+list holds only with a capital is stored capitalised (Миллер): a name.
+``build_lexicon`` makes it from that list (see ``words_from_traineddata``); the
+file is rebuilt and compared by tests/text/test_lexicon.py.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+
+from kazft.text.alphabets import CYR_TO_LATIN
+from kazft.text.cyrillic_to_latin import cyrillic_word_to_latin
+
+LEXICON = Path(__file__).resolve().parent / "assets" / "kk_lexicon.txt.gz"
+_FORM_RE = re.compile(r"^[а-яёәғқңөұүһі]+(?:-[а-яёәғқңөұүһі]+)*$")
+
+
+def build_lexicon(words: Iterable[str]) -> list[str]:
+    """Sorted distinct Cyrillic forms, lower case; capitalised when never seen lower."""
+    lower: set[str] = set()
+    capital: set[str] = set()
+    for word in words:
+        low = word.lower()
+        if _FORM_RE.match(low):
+            (lower if word == low else capital).add(low)
+    return sorted(lower | {w.capitalize() for w in capital - lower}, key=str.lower)
+
+
+def words_from_traineddata(traineddata: Path) -> list[str]:
+    """The word list of a Tesseract model, unpacked with Tesseract's own tools
+    (combine_tessdata, dawg2wordlist)."""
+    for tool in ("combine_tessdata", "dawg2wordlist"):
+        if shutil.which(tool) is None:
+            raise FileNotFoundError(f"{tool} not found (it comes with tesseract-ocr)")
+    with tempfile.TemporaryDirectory() as tmp:
+        prefix = Path(tmp) / "lang."
+        subprocess.run(
+            ["combine_tessdata", "-u", str(traineddata), str(prefix)],
+            check=True,
+            capture_output=True,
+        )
+        out = Path(tmp) / "words.txt"
+        subprocess.run(
+            [
+                "dawg2wordlist",
+                f"{prefix}lstm-unicharset",
+                f"{prefix}lstm-word-dawg",
+                str(out),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return out.read_text(encoding="utf-8").split()
+
+
+@cache
+def forms() -> tuple[str, ...]:
+    """The shipped word forms (lower case, or capitalised for names)."""
+    return tuple(gzip.decompress(LEXICON.read_bytes()).decode("utf-8").split())
+
+
+@cache
+def _index(table: str) -> dict[str, tuple[str, ...]]:
+    """Lower-case Latin spelling in ``table`` -> the Cyrillic forms spelled so."""
+    index: dict[str, list[str]] = {}
+    for form in forms():
+        index.setdefault(cyrillic_word_to_latin(form.lower(), table), []).append(form)
+    return {k: tuple(v) for k, v in index.items()}
+
+
+def readings(latin_lower: str, alphabet: str) -> tuple[str, ...]:
+    """The lexicon's Cyrillic forms whose ``alphabet`` spelling is ``latin_lower``
+    (lower case as the alphabet reads it); empty for an alphabet without a table."""
+    if alphabet not in CYR_TO_LATIN:
+        return ()
+    return _index(alphabet).get(latin_lower, ())
+
+
+def choose(candidates: tuple[str, ...], rule: str) -> str:
+    """The candidate the letter rules produced, else the closest one to it; forms
+    seen in lower case before names. Returned in lower case."""
+    low = [c.lower() for c in candidates]
+    if rule.lower() in low:
+        return rule.lower()
+    ranked = sorted(
+        candidates, key=lambda c: (c[:1].isupper(), _distance(c.lower(), rule.lower()), c)
+    )
+    return ranked[0].lower()
+
+
+def _distance(a: str, b: str) -> int:
+    """Levenshtein distance (the candidates differ in a letter or two)."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
