@@ -200,6 +200,18 @@ def looks_like_surname(low: str) -> bool:
     return _SURNAME_RE.search(low) is not None
 
 
+def english_word(word: str, zipf: float = UNSURE_ZIPF) -> bool:
+    """A word English text uses at least this often (API, NATO, said); False
+    without wordfreq."""
+    wf = _wordfreq()
+    return wf is not None and wf.zipf_frequency(word.lower(), "en") >= zipf
+
+
+def kazakh_text_word(word: str, alphabet: str) -> bool:
+    """A word of the Kazakh texts the package ships (biz, men, bar)."""
+    return bool(_kazakh_keys(word, alphabet) & _kazakh(alphabet)[0])
+
+
 def common_word(word: str, alphabet: str) -> bool:
     """A Kazakh common noun or other non-name (men, server): a word of the shipped
     Kazakh texts, or a lexicon form seen in lower case."""

@@ -16,9 +16,10 @@ goes to ``kazft.text.latin_words.convert_word``.
 from __future__ import annotations
 
 import re
+from functools import cache
 
-from kazft.text import lexicon
 from kazft.text.alphabets import LATIN2017, LATIN2018, LATIN2021, LATIN_UNITS, latin_lower
+from kazft.text.cyrillic_to_latin import cyrillic_word_to_latin
 from kazft.text.foreign import (
     FOREIGN,
     KAZAKH,
@@ -26,15 +27,16 @@ from kazft.text.foreign import (
     UNSURE,
     common_word,
     english_unknown_to_kazakh,
+    english_word,
     judge,
     looks_like_surname,
 )
 from kazft.text.latin_words import (
-    ENGLISH_RE,
     KAZAKH_LATIN_LETTERS_RE,
+    MIN_STEM,
     convert_word,
     kazakh_acronyms,
-    lexicon_stem,
+    lexicon_acronym,
     listed,
     looks_foreign,
 )
@@ -73,17 +75,6 @@ def _has_latin(word: str) -> bool:
     return any("a" <= ch.lower() <= "z" or ch in "ıİáäóöúüūýńñǵğş" for ch in word)
 
 
-def _kazakh_ing(word: str, alphabet: str) -> bool:
-    """A loan in -инг the lexicon holds (mónitoring, lizing): 2021 spells нг as ng,
-    so its only English sign is the ending."""
-    low = "".join(latin_lower(ch, alphabet) for ch in word)
-    return (
-        low.endswith("ing")
-        and not ENGLISH_RE.search(low[:-3])
-        and bool(lexicon.readings(low, alphabet) or lexicon_stem(low, alphabet))
-    )
-
-
 def _verdict(m: re.Match[str], alphabet: str) -> tuple[str, bool]:
     """(FOREIGN, KAZAKH or UNSURE, whether only the word judge said so) for one word."""
     word, text = m.group(), m.string
@@ -91,10 +82,12 @@ def _verdict(m: re.Match[str], alphabet: str) -> tuple[str, bool]:
         return KAZAKH, False  # Cyrillic or another script: passes through
     if text[m.start() - 1 : m.start()] == "-" and word.lower() in latin_suffixes(alphabet):
         return KAZAKH, False  # the ending of BERT-ti, 2026-ğa
-    if looks_foreign(word, alphabet) and not _kazakh_ing(word, alphabet):
+    if looks_foreign(word, alphabet):
         return FOREIGN, False
-    if word.upper() in kazakh_acronyms(alphabet):
-        return KAZAKH, False
+    if word.upper() in kazakh_acronyms(alphabet) or (
+        word.isupper() and lexicon_acronym(word, alphabet)
+    ):
+        return KAZAKH, False  # ЖОО-ның, ГРЭС-ке: Kazakh acronyms take hyphens too
     if marks := set(KAZAKH_LATIN_LETTERS_RE.findall(word)):
         # q is the one Kazakh letter English also writes (Nasdaq, Iraq)
         if marks <= {"q", "Q"} and alphabet in (LATIN2018, LATIN2021):
@@ -108,11 +101,50 @@ def _verdict(m: re.Match[str], alphabet: str) -> tuple[str, bool]:
     return judge(word, alphabet, name=name, cyrillic=convert_word(word, alphabet)), True
 
 
+# wordfreq Zipf frequency from which a capitalised word the judge read as Kazakh
+# may join a foreign name beside it (Ozon, not Erlan).
+NAME_ENGLISH_ZIPF = 2.0
 # Words that join two names of one kind (Johnson men Miller, Python, R jáne Go).
 _JOINERS = frozenset({"and", "or", "men", "ben", "pen", "jáne", "jäne", "nemese", "ne"})
 # What may stand between two words of one name or phrase: a space, a comma, an
 # apostrophe (King's), an ampersand, a slash, a hyphen (bert-base-cased).
 _ADJACENT_RE = re.compile(r"\s*,?\s+|['’]|\s*&\s*|\s*/\s*|-")
+
+
+def _plain_name(m: re.Match[str], alphabet: str) -> bool:
+    """A capitalised word inside a sentence, no Kazakh or Russian surname, with no
+    Kazakh ending: the shape of a foreign name (Astana in Air Astana)."""
+    word = m.group()
+    low = "".join(latin_lower(ch, alphabet) for ch in word)
+    return (
+        word[0].isupper()
+        and not _sentence_start(m)
+        and not looks_like_surname(low)
+        and not any(
+            low.endswith(e) and len(low) - len(e) >= MIN_STEM
+            for e in latin_suffixes(alphabet)
+            if len(e) > 1
+        )
+    )
+
+
+# Nouns naming a kind of product or firm: a name before one is a brand, which
+# Kazakh writes as the brand does (Zara дүкені, Samsung смартфоны).
+BRAND_HEADS = (
+    "компания", "дүкен", "көлік", "көліг", "бренд", "маркетплейс", "қосымша",
+    "платформа", "смартфон", "сервис", "браузер", "ноутбук", "фирма", "корпорация",
+    "концерн", "марка",
+)  # fmt: skip
+
+
+@cache
+def _brand_heads(alphabet: str) -> tuple[str, ...]:
+    return tuple(cyrillic_word_to_latin(h, alphabet) for h in BRAND_HEADS)
+
+
+def _brand_head(word: str, alphabet: str) -> bool:
+    low = "".join(latin_lower(ch, alphabet) for ch in word)
+    return word.islower() and low.startswith(_brand_heads(alphabet))
 
 
 def _beside_kazakh_name(matches: list[re.Match[str]], i: int, alphabet: str) -> bool:
@@ -126,8 +158,11 @@ def _beside_kazakh_name(matches: list[re.Match[str]], i: int, alphabet: str) -> 
             continue
         other = matches[j].group()
         low = "".join(latin_lower(ch, alphabet) for ch in other)
-        if other[0].isupper() and (
-            KAZAKH_LATIN_LETTERS_RE.search(other) or looks_like_surname(low)
+        # a name: capitalised inside a sentence (Jeñgem at a sentence start is none)
+        if (
+            other[0].isupper()
+            and not _sentence_start(matches[j])
+            and (KAZAKH_LATIN_LETTERS_RE.search(other) or looks_like_surname(low))
         ):
             return True
     return False
@@ -162,8 +197,12 @@ def _keep_latin(matches: list[re.Match[str]], alphabet: str) -> list[bool]:
                 return True  # one hyphenated name: bert-base-cased
             if verdict == KAZAKH and keep[j] and _one_name(i, j, between):
                 return True
-            if verdict != UNSURE:
-                continue
+            if verdict != UNSURE and not (
+                verdict == KAZAKH
+                and _plain_name(matches[i], alphabet)
+                and english_word(word, NAME_ENGLISH_ZIPF)
+            ):
+                continue  # (Wildberries pen Ozon: a name English text knows)
             other_side = i - step
             if (
                 keep[j]
@@ -195,19 +234,26 @@ def _keep_latin(matches: list[re.Match[str]], alphabet: str) -> list[bool]:
         Astana Hub): both capitalised inside a sentence, the other no acronym and
         without a hyphenated ending, this one no Kazakh or Russian surname
         (Rybakina Wimbledon-da) and without an unhyphenated ending."""
-        word, other = matches[i].group(), matches[j].group()
-        low = "".join(latin_lower(ch, alphabet) for ch in word)
+        other = matches[j].group()
         return (
             between == " "
-            and word[0].isupper()
             and other[0].isupper()
             and not other.isupper()
             and not _sentence_start(matches[min(i, j)])
             and not _suffix_follows(matches[j].string, matches[j].end(), alphabet)
-            and not looks_like_surname(low)
-            and lexicon_stem(low, alphabet) is None
-            and not any(low.endswith(e) for e in latin_suffixes(alphabet) if len(e) > 1)
+            and _plain_name(matches[i], alphabet)
         )
+
+    for i in range(len(matches) - 1):
+        # a brand before its kind: Zara dúkeninde, Lada kóligin, Steam platformasynda
+        if (
+            verdicts[i][1]
+            and not keep[i]
+            and gap(i, i + 1) == " "
+            and _plain_name(matches[i], alphabet)
+            and _brand_head(matches[i + 1].group(), alphabet)
+        ):
+            keep[i] = True
 
     changed = True
     while changed:

@@ -33,6 +33,7 @@ from kazft.text.alphabets import (
     latin_lower,
 )
 from kazft.text.cyrillic_to_latin import cyrillic_word_to_latin
+from kazft.text.foreign import english_word
 from kazft.text.suffixes import latin_suffixes
 
 # Letters of the other alphabet that are unambiguous, accepted in sloppy text.
@@ -115,6 +116,8 @@ _KAZAKH_CAPS = frozenset("QÁÓÚÝŃǴÄÖÜÑŞĞŪİ")
 # "th"/"ph" also occur in Kazakh compounds with -хана (зертхана, кітапхана), and
 # "oo" in loans before p, r, l (кооператив, координат, зоология).
 # Matched on str.lower() without IGNORECASE, which would let "i" match "ı".
+# w, x and a c outside "ch" are no letters of the Kazakh Latin alphabets.
+_ALWAYS_FOREIGN_RE = re.compile(r"[wx]|c(?!h)")
 ENGLISH_RE = re.compile(r"th(?!ana)|ph(?!ana)|oo(?![prl])|ck|ght|tion|[wx]|c(?!h)|ing$|^y[aeou]")
 _VOWEL_I_2018_RE = re.compile(r"[aeouy]i")
 _CONSONANT_UNITS_TS = ("т", "с")
@@ -153,13 +156,36 @@ def looks_foreign(word: str, alphabet: str = LATIN2021) -> bool:
     if caps and word in kazakh_acronyms(alphabet):
         return False
     if caps and not set(word) & _KAZAKH_CAPS:
-        return True
+        return not lexicon_acronym(word, alphabet)
     low = word.lower()
+    if _ALWAYS_FOREIGN_RE.search(low):
+        return True
     if alphabet == LATIN2018 and _VOWEL_I_2018_RE.search(low):
         return True
-    return bool(ENGLISH_RE.search(low))
+    # th, -ing and the like also arise from Cyrillic (Айтхожин, лизинг): a form
+    # the lexicon holds is no sign, unless it is an English function word (the)
+    if not ENGLISH_RE.search(low):
+        return False
+    return english_word(word, FUNCTION_WORD_ZIPF) or not _lexicon_form(word, alphabet)
 
 
+def _lexicon_form(word: str, alphabet: str) -> bool:
+    low = "".join(latin_lower(ch, alphabet) for ch in word)
+    keys = {low, low.replace("i", "ı", 1)} if alphabet == LATIN2018 and word[:1] == "I" else {low}
+    return any(lexicon.readings(k, alphabet) or lexicon_stem(k, alphabet) for k in keys)
+
+
+def lexicon_acronym(word: str, alphabet: str) -> bool:
+    """A capitals-only token the lexicon holds as an acronym only (ГРЭС, САПР,
+    ЖЭО) and English text barely uses (FAO and FATF are English too)."""
+    low = "".join(latin_lower(ch, alphabet) for ch in word)
+    return lexicon.is_acronym(low, alphabet) and not english_word(word, ACRONYM_ZIPF)
+
+
+# wordfreq Zipf frequency from which a capitals token is an English acronym too.
+ACRONYM_ZIPF = 2.0
+# ... from which an English word is too frequent to be a Kazakh form (the, and).
+FUNCTION_WORD_ZIPF = 5.0
 # A lexicon stem before a Kazakh ending has at least this many letters.
 MIN_STEM = 3
 
@@ -233,8 +259,13 @@ def convert_word(word: str, alphabet: str, prev: str = "") -> str:
     # or тс, ь, э); a form the lexicon lacks may still be a known stem + ending.
     if listed(word, alphabet):  # a listed stem (+ ending): the list was checked by hand
         return _convert_by_rules(word, alphabet, prev, keys)
+    if any(ch.isupper() for ch in word[1:]) and not all_caps:
+        # QazMunaıGaz, MVt: the rules keep each letter's case, the lexicon cannot
+        return _convert_by_rules(word, alphabet, prev, keys)
     # Both readings of a 2018 capital I together: the rules' harmony picks one.
     found = tuple(form for key in sorted(keys) for form in lexicon.readings(key, alphabet))
+    if all_caps and any(form.isupper() for form in found):
+        found = tuple(form for form in found if form.isupper())  # ЖЭК, not жек
     if found:
         rule = _convert_by_rules(word, alphabet, prev, keys)
         return _apply_case(lexicon.choose(found, rule), word, all_caps)

@@ -9,7 +9,8 @@ forms answers both for the words it holds: "apelliatsiialyq" is апелляци
 assets/kk_lexicon.txt.gz holds the distinct Cyrillic word forms (about 250,000)
 of the word list inside Tesseract's Kazakh model (tessdata_fast
 kaz.traineddata, Apache-2.0, Copyright Google Inc.), lower-cased; a form the
-list holds only with a capital is stored capitalised (Миллер): a name.
+list holds only with a capital is stored capitalised (Миллер): a name; a short
+one it holds only in capitals is stored so (ГРЭС): an acronym.
 ``build_lexicon`` makes it from that list (see ``words_from_traineddata``); the
 file is rebuilt and compared by tests/text/test_lexicon.py.
 """
@@ -29,18 +30,32 @@ from kazft.text.alphabets import CYR_TO_LATIN
 from kazft.text.cyrillic_to_latin import cyrillic_word_to_latin
 
 LEXICON = Path(__file__).resolve().parent / "assets" / "kk_lexicon.txt.gz"
+# Longest form seen only in capitals that counts as an acronym (ГРЭС, САПР);
+# longer ones are words of headlines.
+ACRONYM_LETTERS = 5
 _FORM_RE = re.compile(r"^[а-яёәғқңөұүһі]+(?:-[а-яёәғқңөұүһі]+)*$")
 
 
 def build_lexicon(words: Iterable[str]) -> list[str]:
-    """Sorted distinct Cyrillic forms, lower case; capitalised when never seen lower."""
+    """Sorted distinct Cyrillic forms: lower case; capitalised when never seen in
+    lower case (a name); in capitals when only ever seen so and short (an acronym)."""
     lower: set[str] = set()
     capital: set[str] = set()
+    caps: set[str] = set()
     for word in words:
         low = word.lower()
-        if _FORM_RE.match(low):
-            (lower if word == low else capital).add(low)
-    return sorted(lower | {w.capitalize() for w in capital - lower}, key=str.lower)
+        if not _FORM_RE.match(low):
+            continue
+        if word == low:
+            lower.add(low)
+        elif word.isupper() and len(word) > 1:
+            caps.add(low)
+        else:
+            capital.add(low)
+    acronyms = {w for w in caps - lower - capital if len(w) <= ACRONYM_LETTERS}
+    names = (capital | caps) - lower - acronyms
+    forms = lower | {w.capitalize() for w in names} | {w.upper() for w in acronyms}
+    return sorted(forms, key=lambda w: (w.lower(), w))
 
 
 def words_from_traineddata(traineddata: Path) -> list[str]:
@@ -95,7 +110,7 @@ def readings(latin_lower: str, alphabet: str) -> tuple[str, ...]:
 
 def choose(candidates: tuple[str, ...], rule: str) -> str:
     """The candidate the letter rules produced, else the closest one to it; forms
-    seen in lower case before names. Returned in lower case."""
+    seen in lower case before names and acronyms. Returned in lower case."""
     low = [c.lower() for c in candidates]
     if rule.lower() in low:
         return rule.lower()
@@ -103,6 +118,11 @@ def choose(candidates: tuple[str, ...], rule: str) -> str:
         candidates, key=lambda c: (c[:1].isupper(), _distance(c.lower(), rule.lower()), c)
     )
     return ranked[0].lower()
+
+
+def is_acronym(latin_lower: str, alphabet: str) -> bool:
+    """Whether the lexicon holds a form spelled so only as a capitals acronym."""
+    return any(form.isupper() for form in readings(latin_lower, alphabet))
 
 
 def _distance(a: str, b: str) -> int:

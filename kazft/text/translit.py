@@ -23,6 +23,7 @@ from kazft.text.alphabets import (
     LATIN2021,
 )
 from kazft.text.cyrillic_to_latin import cyrillic_to_latin
+from kazft.text.foreign import kazakh_text_word
 from kazft.text.language import detect_language, kazakh_latin_reading, model_probs
 from kazft.text.latin_to_cyrillic import latin_to_cyrillic
 from kazft.text.normalize import repair_lookalikes
@@ -64,10 +65,14 @@ def _is_russian(clause: str) -> bool:
     return result.language == "ru" and result.confidence >= FOREIGN_CONFIDENCE
 
 
-def _is_english(clause: str) -> bool:
-    if len(WORD_RE.findall(clause)) < MIN_FOREIGN_WORDS or any(latin_markers(clause).values()):
+def _is_english(clause: str, alphabet: str) -> bool:
+    words = WORD_RE.findall(clause)
+    if len(words) < MIN_FOREIGN_WORDS or any(latin_markers(clause).values()):
         return False
     if KAZAKH_LATIN_RE.search(clause):  # q not before u, or a dotless ı: Kazakh
+        return False
+    # half its words Kazakh words of running text: "Biz Lee men Kim (2018) ..."
+    if 2 * sum(kazakh_text_word(w, alphabet) for w in words) >= len(words):
         return False
     probs = model_probs(clause)
     return probs is not None and probs.get("en", 0.0) >= FOREIGN_CONFIDENCE
@@ -160,7 +165,7 @@ class Transliterator:
             self.counts["kept_russian"] += 1
             return clause
         if latin_src is not None and latin_src != self.to:
-            if self.keep_foreign and _is_english(clause):
+            if self.keep_foreign and _is_english(clause, latin_src):
                 self.counts["kept_english"] += 1
                 return clause
             clause = latin_to_cyrillic(clause, latin_src, keep_foreign=self.keep_foreign)
