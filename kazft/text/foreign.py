@@ -1,17 +1,24 @@
 """Which Latin words with no English letter group are foreign, not Kazakh.
 
 A Latin word such as Transformer, Johnson or pandas has no letter that tells it
-from Kazakh Latin, so two character models judge it: a Kazakh one, trained on
-the words of the repository's Kazakh tuning texts (assets/kk_words.txt: the
-shipped corpus, the legal sample and Q&A, the transliteration tuning text)
-written in the same Latin alphabet, and an English one, trained on the word
-list of the ``wordfreq`` package (English words and the names and product names
-frequent in English text). A word of the Kazakh list (men, bar, alma, adam), or
-a Kazakh or English stem with a Kazakh ending (modelder), is Kazakh; otherwise
-the word is foreign when the English model is clearly better, or, for a
-capitalised word inside a sentence (a name: Ubuntu, Tesla), when it is a
-frequent English word and the Kazakh model is not clearly better. Without
-``wordfreq`` nothing is judged foreign here.
+from Kazakh Latin. ``judge`` reads it against three kinds of evidence:
+
+- the Kazakh lexicon (``kazft.text.lexicon``) and the words of this project's
+  Kazakh texts (assets/kk_words.txt): a form they hold is Kazakh, or UNSURE when
+  English text uses the same spelling often (Mars, transfer), or a foreign-
+  looking NAME when it is capitalised inside a sentence and English text uses
+  it clearly more than Russian text uses its Cyrillic reading (Samsung);
+- word frequencies of the ``wordfreq`` package: a word the lexicon lacks that
+  English text uses at all is foreign (pandas, Bengio); a Russian word or a
+  name Russian text uses is a Cyrillic loan or name (Ветров);
+- two character 3-gram models for the rest: Kazakh (kk_words and a quarter of
+  the lexicon, written in the same Latin alphabet) against English (wordfreq's
+  40,000 most frequent English words).
+
+A Kazakh ending without a hyphen (tokenizatordy) or a Kazakh or Russian
+surname ending (Tatimov) makes a word Kazakh: Kazakh hyphenates endings after
+Latin-script words. Without ``wordfreq`` nothing is judged foreign here.
+UNSURE and NAME words are settled by their neighbours in ``latin_to_cyrillic``.
 
 assets/kk_words.txt holds the distinct lower-case Cyrillic words (two letters
 or more) of kazft/model/assets/corpus_kk.txt, data/legal/legal_qa.jsonl,

@@ -30,8 +30,11 @@ from kazft.text.alphabets import CYR_TO_LATIN
 from kazft.text.cyrillic_to_latin import cyrillic_word_to_latin
 
 LEXICON = Path(__file__).resolve().parent / "assets" / "kk_lexicon.txt.gz"
+# SHA-256 of the kaz.traineddata the shipped file was built from (Debian's
+# tesseract-ocr-kaz 1:4.1.0-2, tessdata_fast).
+SOURCE_SHA256 = "fcc01eed3815a42b9c6321c4c9d3606f39b166cbf95ade98b7d8d12063eae53d"
 # Longest form seen only in capitals that counts as an acronym (ГРЭС, САПР);
-# longer ones are words of headlines.
+# longer ones (words of headlines) go with the names: never seen in lower case.
 ACRONYM_LETTERS = 5
 _FORM_RE = re.compile(r"^[а-яёәғқңөұүһі]+(?:-[а-яёәғқңөұүһі]+)*$")
 

@@ -30,7 +30,7 @@ _PROTECTED_RE = re.compile(
     | www\.[^\s<>"«»]+                            # bare www URL
     | [\w.+-]+@[\w-]+(?:\.[\w-]+)+                # e-mail address
     | \b[A-Za-z](?:\+\+|\#)(?!\w)                   # C++, C#, F#
-    | [#@][A-Za-z0-9_]+                           # hashtag, mention
+    | [#@]\w+                                     # hashtag, mention (any script: an identifier)
     | \{\s*"[^"\n]*"\s*:[^{}\n]*\}                  # inline JSON object
     | \b[\w-]+(?:\.[\w-]+)*\.(?:kz|com|org|net|io|ai|ru|uk|gov|edu|txt|py|jsonl?|csv|tsv|ya?ml|md|pdf|docx?|xlsx?|safetensors|gguf|bin|zip|html?|js|sh|ipynb|toml|log)\b  # file, domain
     | \b[A-Za-z0-9]*(?:_|[a-z][A-Z]|[0-9][A-Za-z]|[A-Za-z][0-9])[A-Za-z0-9_]*\b  # code-like

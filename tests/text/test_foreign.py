@@ -63,11 +63,11 @@ def test_kazakh_words_convert(latin, alphabet, cyrillic):
 def test_without_wordfreq_nothing_is_judged_foreign(monkeypatch):
     monkeypatch.setattr(foreign, "_wordfreq", lambda: None)
     monkeypatch.setattr(foreign, "_english", lambda: None)
-    foreign.reads_foreign.cache_clear()
+    foreign.judge.cache_clear()
     try:
         out = transliterate("Biz Redmond qalasynda boldyq.", "cyrillic", "latin2018")
     finally:
-        foreign.reads_foreign.cache_clear()
+        foreign.judge.cache_clear()
     assert out == "Біз Редмонд қаласында болдық."
 
 
@@ -80,9 +80,28 @@ def test_kazakh_margin_orders_words():
     )
 
 
-def test_words_of_the_kazakh_list_are_never_foreign():
-    # "emes" (емес) reads English to the character models; the Kazakh word list decides
-    assert foreign.kazakh_margin("emes", "latin2018") < foreign.FOREIGN_BELOW
-    assert not foreign.reads_foreign("emes", "latin2018")
+def test_words_of_the_kazakh_texts_are_never_foreign():
+    # "emes" (емес) is a word of the shipped Kazakh texts: Kazakh, whatever the models say
+    assert foreign.judge("emes", "latin2018") == foreign.KAZAKH
     out = transliterate("Bul durys emes, biraq qabyldandy.", "cyrillic", "latin2018")
     assert out == "Бұл дұрыс емес, бірақ қабылданды."
+
+
+@pytest.mark.parametrize(
+    ("word", "alphabet", "name", "verdict"),
+    [
+        ("pandas", "latin2018", False, foreign.FOREIGN),  # no Kazakh form; English uses it
+        ("Bengio", "latin2018", True, foreign.FOREIGN),
+        ("derbes", "latin2018", False, foreign.KAZAKH),  # дербес: a lexicon form
+        ("tokenizatordy", "latin2018", False, foreign.KAZAKH),  # an unhyphenated ending
+        ("transfer", "latin2018", False, foreign.UNSURE),  # трансфер, and frequent English
+        ("Samsung", "latin2021", True, foreign.NAME),  # Самсунг: far more English than Russian
+        ("Olga", "latin2018", True, foreign.UNSURE),  # Ольга: more Russian than English
+        ("Tatimov", "latin2018", True, foreign.KAZAKH),  # a surname ending
+    ],
+)
+def test_judge_verdicts(word, alphabet, name, verdict):
+    from kazft.text.latin_words import convert_word
+
+    reading = convert_word(word, alphabet)
+    assert foreign.judge(word, alphabet, name=name, cyrillic=reading) == verdict
