@@ -76,7 +76,7 @@ def _has_latin(word: str) -> bool:
 
 
 def _verdict(m: re.Match[str], alphabet: str) -> tuple[str, bool]:
-    """(FOREIGN, KAZAKH or UNSURE, whether only the word judge said so) for one word."""
+    """(FOREIGN, KAZAKH, NAME or UNSURE, whether only the word judge said so)."""
     word, text = m.group(), m.string
     if not _has_latin(word):
         return KAZAKH, False  # Cyrillic or another script: passes through
@@ -168,100 +168,123 @@ def _beside_kazakh_name(matches: list[re.Match[str]], i: int, alphabet: str) -> 
     return False
 
 
-def _keep_latin(matches: list[re.Match[str]], alphabet: str) -> list[bool]:
-    """Which words stay Latin: FOREIGN ones; UNSURE ones next to a kept word of the
-    same case (Adam Smith, pro bono, Johnson men Miller); and words the judge
-    alone called Kazakh that a hyphen joins to a kept word (bert-base-cased)."""
-    verdicts = [_verdict(m, alphabet) for m in matches]
-    keep = [v == FOREIGN for v, _ in verdicts]
-    for i, (verdict, _) in enumerate(verdicts):
-        # a name beside a Kazakh name is Kazakh (Said Nūrlanūly, Ali Ahmetov)
-        keep[i] = keep[i] or (verdict == NAME and not _beside_kazakh_name(matches, i, alphabet))
+class _Words:
+    """The words of one stretch of text, their verdicts, and which stay Latin."""
 
-    def gap(i: int, j: int) -> str | None:
-        a, b = (i, j) if i < j else (j, i)
-        between = matches[a].string[matches[a].end() : matches[b].start()]
+    def __init__(self, matches: list[re.Match[str]], alphabet: str) -> None:
+        self.matches = matches
+        self.alphabet = alphabet
+        self.verdicts = [_verdict(m, alphabet) for m in matches]
+        self.keep = [verdict == FOREIGN for verdict, _ in self.verdicts]
+
+    def word(self, i: int) -> str:
+        return self.matches[i].group()
+
+    def gap(self, i: int, j: int) -> str | None:
+        """What stands between words ``i`` and ``j`` when it joins them, else None."""
+        if not 0 <= j < len(self.matches):
+            return None
+        a, b = sorted((i, j))
+        between = self.matches[a].string[self.matches[a].end() : self.matches[b].start()]
         return between if _ADJACENT_RE.fullmatch(between) else None
 
-    def pulled(i: int) -> bool:
-        verdict, soft = verdicts[i]
+    def brand(self, i: int) -> bool:
+        """A name the judge read as Kazakh before a noun for a product or firm:
+        Zara dúkeninde, Lada kóligin, Steam platformasynda."""
+        return (
+            self.verdicts[i][1]
+            and self.gap(i, i + 1) == " "
+            and _plain_name(self.matches[i], self.alphabet)
+            and _brand_head(self.word(i + 1), self.alphabet)
+        )
+
+    def inside_foreign_name(self, i: int, j: int) -> bool:
+        """Word ``i``, read as Kazakh, inside a foreign name with kept word ``j``
+        (Air Astana, Astana Hub): both capitalised inside a sentence, the other no
+        acronym and without a hyphenated ending (Rybakina Wimbledon-da), this one
+        a plain name (no surname, no unhyphenated ending)."""
+        other = self.word(j)
+        return (
+            self.gap(i, j) == " "
+            and other[0].isupper()
+            and not other.isupper()
+            and not _sentence_start(self.matches[min(i, j)])
+            and not _suffix_follows(self.matches[j].string, self.matches[j].end(), self.alphabet)
+            and _plain_name(self.matches[i], self.alphabet)
+        )
+
+    def follows_neighbours(self, i: int) -> bool:
+        """Whether a word only the judge decided goes with a kept neighbour."""
+        verdict, soft = self.verdicts[i]
         if not soft:
             return False
-        word = matches[i].group()
-        capital = word[0].isupper()
+        word = self.word(i)
+        # a capitalised word read as Kazakh that English text knows may join a
+        # name like an unsure word (Wildberries pen Ozon; not Erlan)
+        name_like = (
+            verdict == KAZAKH
+            and _plain_name(self.matches[i], self.alphabet)
+            and english_word(word, NAME_ENGLISH_ZIPF)
+        )
         for step in (-1, 1):
             j = i + step
-            if not 0 <= j < len(matches) or (between := gap(i, j)) is None:
+            between = self.gap(i, j)
+            if between is None:
                 continue
-            if between == "-" and keep[j]:
+            if between == "-" and self.keep[j]:
                 return True  # one hyphenated name: bert-base-cased
-            if verdict == KAZAKH and keep[j] and _one_name(i, j, between):
+            if verdict == KAZAKH and self.keep[j] and self.inside_foreign_name(i, j):
                 return True
-            if verdict != UNSURE and not (
-                verdict == KAZAKH
-                and _plain_name(matches[i], alphabet)
-                and english_word(word, NAME_ENGLISH_ZIPF)
-            ):
-                continue  # (Wildberries pen Ozon: a name English text knows)
-            other_side = i - step
-            if (
-                keep[j]
-                and 0 <= other_side < len(matches)
-                and keep[other_side]
-                and gap(i, other_side) is not None
-            ):
+            if verdict != UNSURE and not name_like:
+                continue
+            if self.keep[j] and self.keep_at(i - step) and self.gap(i, i - step) is not None:
                 return True  # between two kept words: Hobsbawm and Ranger
-            if matches[j].group().lower() in _JOINERS and not keep[j]:
-                j += step
-                if not 0 <= j < len(matches) or gap(j - step, j) is None:
+            if self.word(j).lower() in _JOINERS and not self.keep[j]:
+                j += step  # Johnson men Miller
+                if self.gap(j - step, j) is None:
                     continue
-            # a name with a name (Adam Smith), a phrase with a phrase (pro bono);
-            # "Coldplay toby" is a name and a Kazakh word; short words (of, Ad,
-            # the s of King's) join either
-            other = matches[j].group()
-            short = min(len(other), len(matches[i].group())) <= SHORT_WORD
-            # a common Kazakh word's capital at a sentence start says nothing
-            # (Server Nginx arqyly; but Andreas Schleicher, «Golden Steppe»)
-            same_case = other[0].isupper() == capital and (
-                not capital or not _sentence_start(matches[i]) or not common_word(word, alphabet)
-            )
-            if keep[j] and (short or same_case):
+            if self.keep[j] and self.same_kind(i, j):
                 return True
         return False
 
-    def _one_name(i: int, j: int, between: str) -> bool:
-        """A name the judge read as Kazakh inside a foreign name (Air Astana,
-        Astana Hub): both capitalised inside a sentence, the other no acronym and
-        without a hyphenated ending, this one no Kazakh or Russian surname
-        (Rybakina Wimbledon-da) and without an unhyphenated ending."""
-        other = matches[j].group()
-        return (
-            between == " "
-            and other[0].isupper()
-            and not other.isupper()
-            and not _sentence_start(matches[min(i, j)])
-            and not _suffix_follows(matches[j].string, matches[j].end(), alphabet)
-            and _plain_name(matches[i], alphabet)
+    def keep_at(self, i: int) -> bool:
+        return 0 <= i < len(self.matches) and self.keep[i]
+
+    def same_kind(self, i: int, j: int) -> bool:
+        """A name with a name (Adam Smith), lower case with lower case (learning
+        rate), a short word with either (of, Ad hoc, the s of King's); "Coldplay
+        toby" is a name and a Kazakh word. A common Kazakh word's capital at a
+        sentence start says nothing (Server Nginx; but Andreas Schleicher)."""
+        word, other = self.word(i), self.word(j)
+        if min(len(word), len(other)) <= SHORT_WORD:
+            return True
+        capital = word[0].isupper()
+        return other[0].isupper() == capital and (
+            not capital
+            or not _sentence_start(self.matches[i])
+            or not common_word(word, self.alphabet)
         )
 
-    for i in range(len(matches) - 1):
-        # a brand before its kind: Zara dúkeninde, Lada kóligin, Steam platformasynda
-        if (
-            verdicts[i][1]
-            and not keep[i]
-            and gap(i, i + 1) == " "
-            and _plain_name(matches[i], alphabet)
-            and _brand_head(matches[i + 1].group(), alphabet)
-        ):
-            keep[i] = True
 
+def _keep_latin(matches: list[re.Match[str]], alphabet: str) -> list[bool]:
+    """Which words stay Latin: FOREIGN ones; NAME ones unless a Kazakh name stands
+    beside them; brands before their kind; then, until nothing changes, words
+    only the judge decided that go with a kept neighbour (``_Words``)."""
+    words = _Words(matches, alphabet)
+    for i, (verdict, _) in enumerate(words.verdicts):
+        # a name beside a Kazakh name is Kazakh (Daniel Nūrlanūly)
+        if verdict == NAME and not _beside_kazakh_name(matches, i, alphabet):
+            words.keep[i] = True
+    for i in range(len(matches) - 1):
+        if not words.keep[i] and words.brand(i):
+            words.keep[i] = True
     changed = True
     while changed:
         changed = False
         for i in range(len(matches)):
-            if not keep[i] and pulled(i):
-                keep[i] = changed = True
-    return keep
+            if not words.keep[i] and words.follows_neighbours(i):
+                words.keep[i] = changed = True
+    return words.keep
 
 
 def latin_to_cyrillic(text: str, alphabet: str, keep_foreign: bool = True) -> str:
