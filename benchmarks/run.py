@@ -104,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--no-markdown", action="store_true", help="do not append to RESULTS.md")
     ap.add_argument(
+        "--frozen-serial",
+        action="store_true",
+        help="run the frozen case's three trainings one after the other, not at once",
+    )
+    ap.add_argument(
         "--cpu-plan",
         action="store_true",
         help="use the CPU plan even where Metal or CUDA is available",
@@ -136,7 +141,15 @@ def main(argv: list[str] | None = None) -> int:
 
     fast = accelerated() and not args.cpu_plan
     plan = plans(args.quick, fast, args.long)
-    flags = [f for f, on in (("--quick", args.quick), ("--long", args.long)) if on]
+    flags = [
+        f
+        for f, on in (
+            ("--quick", args.quick),
+            ("--long", args.long),
+            ("--frozen-serial", args.frozen_serial),
+        )
+        if on
+    ]
     if args.only != ap.get_default("only"):
         flags.append(f"--only {args.only}")
     command = "make bench" + (f" BENCH_ARGS='{' '.join(flags)}'" if flags else "")
@@ -208,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
         fc = plan.frozen
         model = ensure_model(fc.model, workdir, log)
         recs = _legal_records()[: fc.records]
-        results["frozen"] = frozen.run_case(model, recs, fc.epochs, workdir, 3 * 3600, log)
+        results["frozen"] = frozen.run_case(
+            model, recs, fc.epochs, workdir, 3 * 3600, log, concurrent=not args.frozen_serial
+        )
     if "head" in only and plan.head_chunks:
         log(f"head/{plan.head_seq}: LM head + loss alone, real vocabulary")
         results["head"] = head.run_case(plan.head_seq, plan.head_chunks, workdir, plan.timeout, log)

@@ -17,6 +17,7 @@ after the other; a shared machine's load is recorded with the results.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from benchmarks.harness import Run, alternate, ratio
 from benchmarks.models import BuiltModel
 
 LABELS = ("kazft-cache", "kazft-no-cache", "mlx-lm")
+_RUN_FOLDER_RE = re.compile(r"read from \S+;")
 
 
 def per_epoch(res: dict, steps_per_epoch: int) -> dict[str, Any]:
@@ -56,7 +58,11 @@ def per_epoch(res: dict, steps_per_epoch: int) -> dict[str, Any]:
         "mlx_peak_gb": res["mlx_peak_bytes"] / 1e9,
         "rss_peak_gb": res["rss_peak_bytes"] / 1e9,
         "wall_s": res["wall_s"],
-        "cache_log": res.get("cache_log"),
+        # the log names the run's folder: a path of the measuring machine, left out
+        "cache_log": [
+            _RUN_FOLDER_RE.sub("read from OUTPUT/frozen_cache;", line)
+            for line in res.get("cache_log") or []
+        ],
     }
 
 
