@@ -134,3 +134,12 @@ def latin_lower(ch: str, alphabet: str) -> str:
         return special
     low = ch.lower()
     return low if len(low) == 1 else ch
+
+
+def latin_keys(word: str, alphabet: str) -> set[str]:
+    """A Latin word's lower-case readings in ``alphabet``: a 2018 capital I may
+    stand for ı (И/Й) as well as i (І)."""
+    low = "".join(latin_lower(ch, alphabet) for ch in word)
+    if alphabet == LATIN2018 and word[:1] == "I":
+        return {low, "ı" + low[1:]}
+    return {low}

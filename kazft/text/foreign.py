@@ -35,7 +35,7 @@ from functools import cache
 from pathlib import Path
 
 from kazft.text import lexicon
-from kazft.text.alphabets import latin_lower
+from kazft.text.alphabets import latin_keys, latin_lower
 from kazft.text.cyrillic_to_latin import cyrillic_word_to_latin
 from kazft.text.suffixes import cyrillic_suffixes, latin_suffixes
 
@@ -55,9 +55,8 @@ RUSSIAN_NAME_ZIPF = 1.0
 # How much more frequent in English than in Russian a name the lexicon holds must
 # be to read as foreign.
 NAME_MARGIN = 0.5
-# Letters of a stem before a Kazakh ending: an English one (server|ge), or any
-# one (tokenizator|dy).
-MIN_STEM = 3
+# Letters of a stem of no known word before a Kazakh ending (tokenizator|dy); an
+# English word's stem needs lexicon.MIN_STEM (server|ge).
 MIN_LOAN_STEM = 4
 _LATIN_WORD_RE = re.compile(r"^[a-z]+$")
 # Endings of Kazakh and Russian surnames and patronymics, in Latin: -ov(a),
@@ -125,16 +124,8 @@ def kazakh_margin(word: str, alphabet: str) -> float | None:
     if english is None:
         return None
     _, kazakh = _kazakh(alphabet)
-    best = max(kazakh.logprob(k) for k in _kazakh_keys(word, alphabet))
+    best = max(kazakh.logprob(k) for k in latin_keys(word, alphabet))
     return best - english.logprob(word.lower())
-
-
-def _kazakh_keys(word: str, alphabet: str) -> set[str]:
-    """The word's lower-case Kazakh readings: a 2018 capital I may stand for ı (И)."""
-    low = _kazakh_lower(word, alphabet)
-    if alphabet == "latin2018" and word[:1] == "I":
-        return {low, "ı" + low[1:]}
-    return {low}
 
 
 def _kazakh_lower(word: str, alphabet: str) -> str:
@@ -157,7 +148,7 @@ def judge(word: str, alphabet: str, name: bool = False, cyrillic: str = "") -> s
     the caller decides them by their neighbours (Adam Smith, pro bono).
     """
     low, eng = _kazakh_lower(word, alphabet), word.lower()
-    keys = _kazakh_keys(word, alphabet)
+    keys = latin_keys(word, alphabet)
     wf = _wordfreq()
     english_zipf = wf.zipf_frequency(eng, "en") if wf is not None else 0.0
     vocab, _ = _kazakh(alphabet)
@@ -166,7 +157,7 @@ def judge(word: str, alphabet: str, name: bool = False, cyrillic: str = "") -> s
     if keys & vocab:  # a word of running Kazakh text (men, bar, adam)
         frequent = name and english_zipf >= UNSURE_ZIPF
         return UNSURE if frequent and len(low) > 2 else KAZAKH
-    if any(lexicon.readings(k, alphabet) for k in keys) or _lexicon_form(low, alphabet):
+    if any(lexicon.known(k, alphabet) for k in keys):
         if english_zipf < UNSURE_ZIPF:
             return KAZAKH
         # A name (Samsung, London, Martin) the lexicon holds in Cyrillic: English
@@ -183,7 +174,7 @@ def judge(word: str, alphabet: str, name: bool = False, cyrillic: str = "") -> s
     if english_zipf >= KNOWN_ENGLISH_ZIPF:
         return FOREIGN  # no Kazakh form, a word or name English text uses
     endings = latin_suffixes(alphabet)
-    for cut in range(MIN_STEM, len(low) - 1):
+    for cut in range(lexicon.MIN_STEM, len(low) - 1):
         if low[cut:] in endings and (
             wf.zipf_frequency(eng[:cut], "en") >= UNSURE_ZIPF or cut >= MIN_LOAN_STEM
         ):
@@ -216,13 +207,13 @@ def english_word(word: str, zipf: float = UNSURE_ZIPF) -> bool:
 
 def kazakh_text_word(word: str, alphabet: str) -> bool:
     """A word of the Kazakh texts the package ships (biz, men, bar)."""
-    return bool(_kazakh_keys(word, alphabet) & _kazakh(alphabet)[0])
+    return bool(latin_keys(word, alphabet) & _kazakh(alphabet)[0])
 
 
 def common_word(word: str, alphabet: str) -> bool:
     """A Kazakh common noun or other non-name (men, server): a word of the shipped
     Kazakh texts, or a lexicon form seen in lower case."""
-    keys = _kazakh_keys(word, alphabet)
+    keys = latin_keys(word, alphabet)
     if keys & _kazakh(alphabet)[0]:
         return True
     return any(form.islower() for k in keys for form in lexicon.readings(k, alphabet))
@@ -233,19 +224,9 @@ def english_unknown_to_kazakh(word: str, alphabet: str) -> bool:
     wf = _wordfreq()
     if wf is None or wf.zipf_frequency(word.lower(), "en") < UNSURE_ZIPF:
         return False
-    low = _kazakh_lower(word, alphabet)
-    keys = _kazakh_keys(word, alphabet)
-    known = any(lexicon.readings(k, alphabet) for k in keys) or _lexicon_form(low, alphabet)
+    keys = latin_keys(word, alphabet)
+    known = any(lexicon.known(k, alphabet) for k in keys)
     return not known and not keys & _kazakh(alphabet)[0]
-
-
-def _lexicon_form(low: str, alphabet: str) -> bool:
-    """Whether ``low`` is a lexicon form plus a Kazakh ending."""
-    endings = latin_suffixes(alphabet)
-    return any(
-        low[cut:] in endings and lexicon.readings(low[:cut], alphabet)
-        for cut in range(len(low) - 1, 2, -1)
-    )
 
 
 def _russian_loan(cyrillic: str, name: bool) -> bool:

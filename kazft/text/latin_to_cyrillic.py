@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
+from kazft.text import lexicon
 from kazft.text.alphabets import LATIN2017, LATIN2018, LATIN2021, LATIN_UNITS, latin_lower
 from kazft.text.cyrillic_to_latin import cyrillic_word_to_latin
 from kazft.text.foreign import (
@@ -33,7 +34,6 @@ from kazft.text.foreign import (
 )
 from kazft.text.latin_words import (
     KAZAKH_LATIN_LETTERS_RE,
-    MIN_STEM,
     convert_word,
     kazakh_acronyms,
     lexicon_acronym,
@@ -121,7 +121,7 @@ def _plain_name(m: re.Match[str], alphabet: str) -> bool:
         and not _sentence_start(m)
         and not looks_like_surname(low)
         and not any(
-            low.endswith(e) and len(low) - len(e) >= MIN_STEM
+            low.endswith(e) and len(low) - len(e) >= lexicon.MIN_STEM
             for e in latin_suffixes(alphabet)
             if len(e) > 1
         )

@@ -30,6 +30,7 @@ from kazft.text.alphabets import (
     LATIN2018,
     LATIN2021,
     LATIN_UNITS,
+    latin_keys,
     latin_lower,
 )
 from kazft.text.cyrillic_to_latin import cyrillic_word_to_latin
@@ -170,9 +171,7 @@ def looks_foreign(word: str, alphabet: str = LATIN2021) -> bool:
 
 
 def _lexicon_form(word: str, alphabet: str) -> bool:
-    low = "".join(latin_lower(ch, alphabet) for ch in word)
-    keys = {low, low.replace("i", "ı", 1)} if alphabet == LATIN2018 and word[:1] == "I" else {low}
-    return any(lexicon.readings(k, alphabet) or lexicon_stem(k, alphabet) for k in keys)
+    return any(lexicon.known(k, alphabet) for k in latin_keys(word, alphabet))
 
 
 def lexicon_acronym(word: str, alphabet: str) -> bool:
@@ -186,18 +185,14 @@ def lexicon_acronym(word: str, alphabet: str) -> bool:
 ACRONYM_ZIPF = 2.0
 # ... from which an English word is too frequent to be a Kazakh form (the, and).
 FUNCTION_WORD_ZIPF = 5.0
-# A lexicon stem before a Kazakh ending has at least this many letters.
-MIN_STEM = 3
 
 
 def listed(word: str, alphabet: str) -> bool:
     """Whether a word is an entry of the exception lists, or a listed stem with a
     Kazakh ending (internetke; not Morales, which only starts like мораль)."""
-    low = "".join(latin_lower(ch, alphabet) for ch in word)
     words, _, stem_re = _exceptions(alphabet)
     endings = latin_suffixes(alphabet)
-    # A 2018 capital I may stand for ı (И), as in convert_word.
-    keys = {low, low.replace("i", "ı", 1)} if alphabet == LATIN2018 and word[:1] == "I" else {low}
+    keys = latin_keys(word, alphabet)
     table = alphabet if alphabet in CYR_TO_LATIN else LATIN2018
     linking = {cyrillic_word_to_latin(v, table) for v in "ыі"}
     for k in keys:
@@ -244,12 +239,11 @@ def convert_word(word: str, alphabet: str, prev: str = "") -> str:
     """One Latin word in ``alphabet`` to Cyrillic; ``prev`` is the letter before it."""
     if alphabet == LATIN2017:
         word = word.translate({ord(a): "'" for a in APOSTROPHES})
-    low = "".join(latin_lower(ch, alphabet) for ch in word)
     letters = [ch for ch in word if ch.isalpha()]
     all_caps = len(letters) > 1 and all(ch.isupper() for ch in letters)
     words, stems, stem_re = _exceptions(alphabet)
     # A 2018 capital I may stand for ı (И): try the exception keys both ways.
-    keys = {low, low.replace("i", "ı", 1)} if alphabet == LATIN2018 and word[:1] == "I" else {low}
+    keys = latin_keys(word, alphabet)
     for key in keys:
         if key in words:
             if words[key].upper() in KAZAKH_ACRONYMS and word[1:2].isupper():
@@ -281,7 +275,7 @@ def lexicon_stem(low: str, alphabet: str) -> tuple[str, str] | None:
     """(Cyrillic stem, Cyrillic ending) when ``low`` is a lexicon form plus a Kazakh
     ending (the longest such stem), else None."""
     endings = latin_suffixes(alphabet)
-    for cut in range(len(low) - 1, MIN_STEM - 1, -1):
+    for cut in range(len(low) - 1, lexicon.MIN_STEM - 1, -1):
         ending = endings.get(low[cut:])
         if ending is None:
             continue

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from kazft.text.alphabets import CYR_TO_LATIN
 from kazft.text.cyrillic_to_latin import cyrillic_word_to_latin
+from kazft.text.suffixes import latin_suffixes
 
 LEXICON = Path(__file__).resolve().parent / "assets" / "kk_lexicon.txt.gz"
 # SHA-256 of the kaz.traineddata the shipped file was built from (Debian's
@@ -109,6 +110,22 @@ def readings(latin_lower: str, alphabet: str) -> tuple[str, ...]:
     if alphabet not in CYR_TO_LATIN:
         return ()
     return _index(alphabet).get(latin_lower, ())
+
+
+# A stem before a Kazakh ending has at least this many letters.
+MIN_STEM = 3
+
+
+def known(latin_lower: str, alphabet: str) -> bool:
+    """Whether a lower-case Latin spelling is a lexicon form, or one plus a
+    Kazakh ending (modelderine)."""
+    if readings(latin_lower, alphabet):
+        return True
+    endings = latin_suffixes(alphabet)
+    return any(
+        latin_lower[cut:] in endings and readings(latin_lower[:cut], alphabet)
+        for cut in range(len(latin_lower) - 1, MIN_STEM - 1, -1)
+    )
 
 
 def choose(candidates: tuple[str, ...], rule: str) -> str:
